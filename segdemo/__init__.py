@@ -1,0 +1,1 @@
+"""segdemo: semantic segmentation teaching core (FCN, SegNet), importable without Gradio."""

@@ -1,0 +1,168 @@
+"""Inference: load a model once, pad to a multiple of 32, predict, crop back, tile large images."""
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import store
+from .data import STRIDE, pad_to_multiple
+
+MAX_SIDE = 2048  # images with a longer side are segmented in overlapping tiles
+TILE = 1024  # tile side, a multiple of STRIDE
+OVERLAP = 128  # context each tile sees beyond the part of it that is kept
+
+
+@dataclass
+class Segmentation:
+    """The result of Segmenter.segment.
+
+    labels: (H, W) uint8 class indices.
+    probs: (H, W, C) softmax probabilities: float32, or float16 for tiled (large) images.
+    classes, palette: class names and (C, 3) uint8 colours from the model's manifest.
+    seconds: wall time of the call.
+    """
+
+    labels: np.ndarray
+    probs: np.ndarray
+    classes: tuple
+    palette: np.ndarray
+    seconds: float
+
+    @property
+    def confidence(self):
+        """(H, W) float32 max softmax probability per pixel."""
+        return self.probs.max(axis=-1).astype(np.float32)
+
+
+def to_rgb(image):
+    """Convert an array to HxWx3 uint8 RGB: grayscale, HxWx1, RGBA (on white) and 16-bit accepted."""
+    image = np.asarray(image)
+    if image.dtype == np.uint16 or (image.dtype.kind in "iu" and image.max(initial=0) > 255):
+        image = (image.astype(np.float32) / 257.0).round()
+    elif image.dtype.kind == "f":
+        image = image * 255.0 if image.max(initial=0) <= 1.0 else image
+    if image.ndim == 2:
+        image = image[..., None]
+    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
+        raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
+    if image.shape[-1] in (2, 4):  # composite the alpha channel on white
+        alpha = image[..., -1:].astype(np.float32) / 255.0
+        image = image[..., :-1] * alpha + 255.0 * (1 - alpha)
+    if image.shape[-1] == 1:
+        image = np.repeat(image, 3, axis=-1)
+    return np.clip(image, 0, 255).astype(np.uint8)
+
+
+def device():
+    """Where tensorflow runs the models: 'GPU (name)' or 'CPU (N cores)'."""
+    import os
+
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        details = tf.config.experimental.get_device_details(gpus[0])
+        return f"GPU ({details.get('device_name', gpus[0].name)})"
+    return f"CPU ({os.cpu_count()} cores)"
+
+
+class Segmenter:
+    """A loaded model, compiled once, that segments RGB images of any size."""
+
+    def __init__(self, model, manifest):
+        import tensorflow as tf
+
+        from .viz import hls_palette
+
+        self.model, self.manifest = model, manifest
+        self.name = manifest.get("name", model.name)
+        self.classes = tuple(manifest["classes"])
+        palette = manifest.get("palette")
+        self.palette = np.asarray(palette, np.uint8) if palette else hls_palette(len(self.classes))
+
+        # One trace for every input size: the signature leaves height and width free.
+        @tf.function(input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32)])
+        def probs(x):
+            return tf.nn.softmax(self.model(x, training=False), axis=-1)  # (1, H, W, C)
+
+        self._probs = probs
+
+    @classmethod
+    def load(cls, name_or_path, weights_dir=None):
+        """Load a model by name from the weights folder (or a path to NAME.keras), see store.load."""
+        return cls(*store.load(name_or_path, weights_dir))
+
+    def warmup(self, shape=(360, 480)):
+        """Run once on a blank frame so that the first real call is as fast as the next."""
+        self.segment(np.zeros((*shape, 3), np.uint8))
+        return self
+
+    def _predict(self, rgb):
+        """(H, W, C) probabilities for an image whose sides are at most MAX_SIDE."""
+        h, w = rgb.shape[:2]
+        x = pad_to_multiple(rgb).astype(np.float32)[None]  # (1, H', W', 3), reflection padding
+        return self._probs(x)[0, :h, :w].numpy()
+
+    def _predict_tiled(self, rgb):
+        """(H, W, C) float16 probabilities from overlapping TILE-sized tiles; only each tile's centre is kept."""
+        h, w = rgb.shape[:2]
+        out = np.empty((h, w, len(self.classes)), np.float16)
+        step = TILE - 2 * OVERLAP
+        for y0 in range(0, h, step):
+            for x0 in range(0, w, step):
+                ty, tx = max(0, y0 - OVERLAP), max(0, x0 - OVERLAP)
+                tile = rgb[ty:min(h, y0 + step + OVERLAP), tx:min(w, x0 + step + OVERLAP)]
+                probs = self._predict(tile)
+                ky, kx = y0 - ty, x0 - tx
+                ey, ex = min(h, y0 + step), min(w, x0 + step)
+                out[y0:ey, x0:ex] = probs[ky:ky + ey - y0, kx:kx + ex - x0]
+        return out
+
+    def segment(self, image):
+        """Segment one image.
+
+        Args:
+            image: HxW, HxWx3 or HxWx4 array (uint8 or uint16), any size; converted by to_rgb.
+                Images with a side above MAX_SIDE are processed in overlapping tiles so that
+                memory stays bounded.
+
+        Returns:
+            Segmentation with labels (H, W), probs (H, W, C) and the model's classes and palette.
+        """
+        start = time.perf_counter()
+        rgb = to_rgb(image)
+        if rgb.shape[0] < 1 or rgb.shape[1] < 1:
+            raise ValueError(f"image is empty: shape {rgb.shape}")
+        probs = self._predict(rgb) if max(rgb.shape[:2]) <= MAX_SIDE else self._predict_tiled(rgb)
+        labels = probs.argmax(axis=-1).astype(np.uint8)
+        return Segmentation(labels, probs, self.classes, self.palette, time.perf_counter() - start)
+
+    def stages(self, image):
+        """FCN-8s from the inside: its prediction at strides 32, 16 and 8 (score_fr, fuse_pool4, fuse_pool3).
+
+        Each stage's class scores are upsampled bilinearly to the input size.
+
+        Returns:
+            list of (title, (H, W) uint8 labels), coarse to fine; only the stages the
+            architecture has (FCN-32s has one, FCN-16s two, FCN-8s three).
+        """
+        import keras
+        import tensorflow as tf
+
+        names = [n for n in ("score_fr", "fuse_pool4", "fuse_pool3")
+                 if any(layer.name == n for layer in self.model.layers)]
+        if not names:
+            raise ValueError(f"model {self.name!r} is not an FCN: it has no score_fr layer")
+        probe = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
+        rgb = to_rgb(image)
+        h, w = rgb.shape[:2]
+        x = pad_to_multiple(rgb).astype(np.float32)[None]
+        outputs = probe(x, training=False)
+        outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
+        titles = {"score_fr": "stride 32 (score_fr)", "fuse_pool4": "stride 16 (+ pool4)",
+                  "fuse_pool3": "stride 8 (+ pool3)"}
+        result = []
+        for n, scores in zip(names, outputs):
+            up = tf.image.resize(scores, x.shape[1:3], method="bilinear")[0, :h, :w]
+            result.append((titles[n], np.argmax(up.numpy(), axis=-1).astype(np.uint8)))
+        return result

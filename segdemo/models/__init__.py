@@ -1,0 +1,14 @@
+"""Model builders: FCN-32s/16s/8s and SegNet on a VGG16 encoder."""
+from .fcn import VARIANTS as FCN_VARIANTS, build_fcn, transfer_weights
+from .segnet import build_segnet
+
+ARCHITECTURES = (*FCN_VARIANTS, "segnet")
+
+
+def build_model(arch, num_classes, width=1.0, **kwargs):
+    """Build any architecture by name: one of ARCHITECTURES."""
+    if arch in FCN_VARIANTS:
+        return build_fcn(arch, num_classes=num_classes, width=width, **kwargs)
+    if arch == "segnet":
+        return build_segnet(num_classes=num_classes, width=width)
+    raise ValueError(f"arch must be one of {list(ARCHITECTURES)}, got {arch!r}")

@@ -1,0 +1,52 @@
+"""VGG16 encoder (Simonyan & Zisserman 2015) that hands named features to segmentation heads."""
+import keras
+from keras import layers
+
+# (filters at width=1.0, convolutions) per block; block i ends in block{i}_pool at stride 2**i.
+VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
+FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
+
+
+def channels(filters, width):
+    """Scale a channel count by the width multiplier, at least 8."""
+    return max(8, int(round(filters * width)))
+
+
+def conv_bn_relu(x, filters, name, batchnorm):
+    """3x3 convolution, optional batch normalisation, ReLU."""
+    x = layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, name=name)(x)
+    if batchnorm:
+        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+    return layers.Activation("relu", name=f"{name}_relu")(x)
+
+
+def vgg16_encoder(inputs, width=1.0, batchnorm=False, pool=None):
+    """Run the 13 convolutions and 5 max-pools of VGG16 on `inputs`.
+
+    Args:
+        inputs: a (B, H, W, 3) tensor, already normalised; H and W multiples of 32.
+        width: multiplier on every channel count (1.0 is the paper's VGG16).
+        batchnorm: add batch normalisation after every convolution (SegNet does).
+        pool: callable(x, name) -> pooled tensor, or None for MaxPooling2D.
+            SegNet passes a pooling that also records its argmax indices.
+
+    Returns:
+        dict of named features: "pool1" ... "pool5" (strides 2 ... 32), and
+        "block{i}_conv" (the last convolution of block i, before pooling).
+    """
+    if width <= 0:
+        raise ValueError(f"width must be > 0, got {width!r}")
+    features = {}
+    x = inputs
+    for i, (filters, n_convs) in enumerate(VGG16_BLOCKS, start=1):
+        for j in range(1, n_convs + 1):
+            x = conv_bn_relu(x, channels(filters, width), f"block{i}_conv{j}", batchnorm)
+        features[f"block{i}_conv"] = x
+        x = pool(x, f"block{i}_pool") if pool else layers.MaxPooling2D(2, name=f"block{i}_pool")(x)
+        features[f"pool{i}"] = x  # (B, H/2**i, W/2**i, C_i)
+    return features
+
+
+def normalise(inputs):
+    """Map RGB 0..255 to -1..1 inside the model, so callers pass raw pixels."""
+    return layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inputs)

@@ -1,0 +1,193 @@
+"""The weights folder: NAME.keras + NAME.json manifests, safe loading, atomic saving."""
+import hashlib
+import json
+import os
+import re
+import tempfile
+from pathlib import Path
+
+WEIGHTS_ENV = "SEGDEMO_WEIGHTS"
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+MODEL_SUFFIX = ".keras"
+
+
+class ModelFileError(ValueError):
+    """A model file or name that cannot be loaded safely."""
+
+
+def weights_dir(path=None):
+    """The weights folder: `path`, else $SEGDEMO_WEIGHTS, else the shipped weights/."""
+    return Path(path or os.environ.get(WEIGHTS_ENV) or SHIPPED_DIR).resolve()
+
+
+def check_name(name):
+    """Return `name` if it is a valid model name (letters, digits, . _ -), else raise."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name) or ".." in name:
+        raise ModelFileError(f"invalid model name {name!r}: use letters, digits, '.', '_' and '-'")
+    return name
+
+
+def sha256(path):
+    """Hex SHA-256 of a file."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def list_models(directory=None):
+    """Manifests of the models in the weights folder, sorted by name.
+
+    Returns:
+        list of manifest dicts, each with "name"; files that are not a valid
+        NAME.keras + NAME.json pair are skipped.
+    """
+    folder = weights_dir(directory)
+    manifests = []
+    for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")):
+        name = path.stem
+        if not NAME_PATTERN.match(name) or path.is_symlink():
+            continue
+        try:
+            manifests.append(read_manifest(name, folder))
+        except (OSError, ValueError):
+            continue
+    return manifests
+
+
+def model_paths(name, directory=None):
+    """(model path, manifest path) for `name`, both checked to lie inside the weights folder."""
+    folder = weights_dir(directory)
+    check_name(name)
+    model, manifest = folder / f"{name}{MODEL_SUFFIX}", folder / f"{name}.json"
+    for path in (model, manifest):
+        if path.is_symlink() or path.resolve().parent != folder:
+            raise ModelFileError(f"{path.name}: refusing a model outside the weights folder")
+    return model, manifest
+
+
+def read_manifest(name, directory=None):
+    """Load NAME.json from the weights folder."""
+    _, manifest = model_paths(name, directory)
+    if not manifest.is_file():
+        raise ModelFileError(f"{manifest}: no manifest for model {name!r}")
+    data = json.loads(manifest.read_text())
+    data["name"] = name
+    return data
+
+
+def resolve(name_or_path, directory=None):
+    """Split a model name or a path to NAME.keras into (name, weights folder)."""
+    path = Path(str(name_or_path))
+    if path.suffix == MODEL_SUFFIX or len(path.parts) > 1:
+        if path.suffix != MODEL_SUFFIX:
+            raise ModelFileError(f"{path}: unsupported or unsafe model file (expected a .keras file)")
+        return path.stem, path.resolve().parent
+    return str(name_or_path), weights_dir(directory)
+
+
+def load(name_or_path, directory=None):
+    """Load a model and its manifest safely.
+
+    Only NAME.keras files inside the weights folder (no symlinks) are read, their
+    SHA-256 must match the manifest, Keras loads them with safe_mode=True (no
+    Lambda layers, no arbitrary code) and compile=False, and the model's output
+    must have one channel per class named in the manifest.
+
+    Returns:
+        (keras.Model, manifest dict)
+    """
+    import keras
+
+    name, folder = resolve(name_or_path, directory)
+    model_path, _ = model_paths(name, folder)
+    if not model_path.is_file():
+        raise ModelFileError(f"{model_path}: no such model")
+    manifest = read_manifest(name, folder)
+    expected = manifest.get("sha256")
+    if expected and sha256(model_path) != expected:
+        raise ModelFileError(f"{model_path.name}: checksum does not match its manifest")
+    model = load_keras(model_path)
+    n_out = model.outputs[0].shape[-1]
+    if n_out != len(manifest["classes"]):
+        raise ModelFileError(f"{model_path.name}: model outputs {n_out} classes but its manifest "
+                             f"names {len(manifest['classes'])}")
+    return model, manifest
+
+
+def load_keras(path):
+    """keras.models.load_model with safe_mode, mapping every failure to one clear error."""
+    import keras
+    import zipfile
+
+    path = Path(path)
+    if path.suffix != MODEL_SUFFIX or not zipfile.is_zipfile(path):
+        raise ModelFileError(f"{path.name}: unsupported or unsafe model file")
+    try:
+        return keras.models.load_model(path, compile=False, safe_mode=True)
+    except Exception as err:  # keras raises many types for foreign or malicious files
+        raise ModelFileError(f"{path.name}: unsupported or unsafe model file ({err.__class__.__name__}: "
+                             f"{str(err).splitlines()[0][:200]})") from err
+
+
+def without_optimizer(model):
+    """The model itself, or an uncompiled copy when it carries optimizer state (3x the file size)."""
+    import keras
+
+    if getattr(model, "optimizer", None) is None:
+        return model
+    copy = keras.Model.from_config(model.get_config())
+    copy.set_weights(model.get_weights())
+    return copy
+
+
+def atomic_write(path, write, check=None):
+    """Call write(tmp) on a temporary file beside `path`, then check(tmp), then os.replace it onto `path`.
+
+    Nothing is left behind when write or check fails, and `path` keeps its old content.
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        if check:
+            check(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def save(model, manifest, name, directory=None):
+    """Save NAME.keras and NAME.json atomically into the weights folder.
+
+    The model goes to a temporary file beside its destination, is loaded back with
+    safe_mode to prove it is readable, and only then replaces any previous file
+    (os.replace); the manifest follows the same way. A failure at any point leaves
+    the previous model untouched.
+
+    Returns:
+        Path of the saved NAME.keras.
+    """
+    folder = weights_dir(directory)
+    folder.mkdir(parents=True, exist_ok=True)
+    model_path, manifest_path = model_paths(name, folder)
+    checked = {}
+
+    def check(tmp):
+        load_keras(tmp)
+        checked.update(sha256=sha256(tmp), size_bytes=os.path.getsize(tmp))
+
+    def write_manifest(tmp):
+        with open(tmp, "w") as f:
+            json.dump({**manifest, "name": name, **checked}, f, indent=2)
+            f.write("\n")
+
+    atomic_write(model_path, without_optimizer(model).save, check)
+    atomic_write(manifest_path, write_manifest)
+    return model_path
