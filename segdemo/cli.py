@@ -1,5 +1,6 @@
 """Command line: python -m segdemo {models,check,predict,evaluate,train,bench}."""
 import argparse
+import functools
 import json
 import os
 import shlex
@@ -90,11 +91,163 @@ def add_train(sub):
     p.set_defaults(func=cmd_train)
 
 
+def cmd_models(args):
+    from . import store
+
+    manifests = store.list_models(args.weights_dir)
+    if args.json:
+        keep = ("name", "arch", "width", "classes", "ignore_index", "params", "size_bytes")
+        print(json.dumps([{**{k: m.get(k) for k in keep},
+                           "val": _summary(m.get("metrics", {}).get("val"))} for m in manifests], indent=2))
+        return 0
+    if not manifests:
+        print(f"no models in {store.weights_dir(args.weights_dir)}")
+        return 0
+    print(f"{'name':<22} {'arch':<7} {'classes':>7} {'params':>10} {'val mIoU':>9} {'pixel acc':>9}")
+    for m in manifests:
+        val = _summary(m.get("metrics", {}).get("val")) or {}
+        print(f"{m['name']:<22} {m.get('arch', '?'):<7} {len(m['classes']):>7} {m.get('params', 0):>10,} "
+              f"{_fmt(val.get('miou')):>9} {_fmt(val.get('pixel_accuracy')):>9}")
+    return 0
+
+
+def _summary(val):
+    """The headline numbers of a scores dict."""
+    keys = ("pixel_accuracy", "mean_class_accuracy", "miou", "fwiou", "dice")
+    return {k: val.get(k) for k in keys} if val else None
+
+
+def _fmt(value):
+    return "-" if value is None else f"{value:.4f}"
+
+
+def cmd_check(args):
+    from . import files
+
+    report = files.check_dataset(args.images, args.masks, num_classes=len(read_classes(args.classes_spec)) or None,
+                                 ignore_index=args.ignore_index)
+    print(report.to_text())
+    return 0 if report.ok else 2
+
+
+def cmd_predict(args):
+    from . import files, viz
+    from .infer import Segmenter
+
+    seg = Segmenter.load(args.model, args.weights_dir)
+    sticker_class = _class_index(args.sticker, seg.classes) if args.sticker is not None else None
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    failed = 0
+    for path in args.images:
+        try:
+            image = files.read_image(path)
+        except files.InputError as err:
+            print(f"error: {err}", file=sys.stderr)
+            failed += 1
+            continue
+        result = seg.segment(image)
+        stem = Path(path).stem
+        color = viz.colorize(result.labels, seg.palette)
+        viz.save_png(out / f"{stem}_mask.png", result.labels)
+        viz.save_png(out / f"{stem}_color.png", color)
+        viz.save_png(out / f"{stem}_overlay.png", viz.overlay(image, color, args.alpha))
+        written = [f"{stem}_mask.png", f"{stem}_color.png", f"{stem}_overlay.png"]
+        if sticker_class is not None:
+            try:
+                rgba = viz.sticker(image, result.labels == sticker_class, border=args.border,
+                                   fit=args.fit, name=seg.classes[sticker_class])
+                viz.save_png(out / f"{stem}_sticker.png", rgba)
+                written.append(f"{stem}_sticker.png")
+            except ValueError as err:
+                print(f"{path}: no sticker: {err}", file=sys.stderr)
+        print(f"{path}: {result.seconds * 1000:.0f} ms -> {', '.join(written)}")
+    return 1 if failed else 0
+
+
+def _class_index(spec, classes):
+    """A class given by name (case-insensitive) or index."""
+    names = [c.lower() for c in classes]
+    if spec.lower() in names:
+        return names.index(spec.lower())
+    if spec.isdigit() and int(spec) < len(classes):
+        return int(spec)
+    raise ValueError(f"unknown class {spec!r}: choose one of {list(classes)} or an index 0..{len(classes) - 1}")
+
+
+def cmd_evaluate(args):
+    from . import data, metrics
+    from .infer import Segmenter
+
+    seg = Segmenter.load(args.model, args.weights_dir)
+    ignore = seg.manifest.get("ignore_index") if args.ignore_index is None else args.ignore_index
+    images, masks, _ = data.load_folder(args.images, args.masks, num_classes=len(seg.classes),
+                                        ignore_index=ignore)
+    val, per_image = seg.evaluate(images, masks, ignore)
+    if args.json:
+        print(json.dumps({**_summary(val), "per_class": {name: {"iou": v["iou"], "accuracy": v["accuracy"]}
+                                                         for name, v in val["per_class"].items()},
+                          "undefined": val["undefined"], "n_images": len(images)}, indent=2))
+    else:
+        print(f"{args.model} on {len(images)} images ({args.images})")
+        print(metrics.format_scores(val))
+    return 0
+
+
+def cmd_bench(args):
+    from .bench import run
+
+    run(args.models, repeats=args.repeats, big=not args.no_big, train=not args.no_train,
+        weights_dir=args.weights_dir)
+    return 0
+
+
+def add_commands(sub):
+    p = sub.add_parser("models", help="list the available models")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_models)
+
+    p = sub.add_parser("check", help="check an image/mask folder pair before training")
+    p.add_argument("--images", required=True)
+    p.add_argument("--masks", required=True)
+    p.add_argument("--classes", dest="classes_spec")
+    p.add_argument("--ignore-index", type=int)
+    p.set_defaults(func=cmd_check)
+
+    p = sub.add_parser("predict", help="segment images and write masks, colour masks, overlays, stickers")
+    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p.add_argument("--model", required=True)
+    p.add_argument("--out", required=True, metavar="DIR")
+    p.add_argument("--sticker", metavar="CLASS", help="class name or index to cut out as an RGBA sticker")
+    p.add_argument("--border", type=int, default=5, help="sticker contour: erosion footprint size")
+    p.add_argument("--fit", type=int, help="fit the sticker's longer side to this many pixels (e.g. 512)")
+    p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("evaluate", help="metrics of a model over a labelled folder")
+    p.add_argument("--model", required=True)
+    p.add_argument("--images", required=True)
+    p.add_argument("--masks", required=True)
+    p.add_argument("--ignore-index", type=int)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench", help="inference latency, training throughput and tiled-inference memory")
+    p.add_argument("--models", nargs="*", help="default: every model in the weights folder")
+    p.add_argument("--repeats", type=int, default=20)
+    p.add_argument("--no-big", action="store_true", help="skip the 6000x4000 tiled-inference memory test")
+    p.add_argument("--no-train", action="store_true", help="skip the training-throughput comparison")
+    p.set_defaults(func=cmd_bench)
+
+
 def main(argv=None):
     """Entry point; returns the exit code."""
     parser = argparse.ArgumentParser(prog="python -m segdemo", description=__doc__)
-    parser.add_argument("--weights-dir", help="weights folder (default: $SEGDEMO_WEIGHTS or weights/)")
     sub = parser.add_subparsers(dest="command", required=True)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--weights-dir", help="weights folder (default: $SEGDEMO_WEIGHTS or weights/)")
+    sub.add_parser = functools.partial(sub.add_parser, parents=[common])
+    add_commands(sub)
     add_train(sub)
     args = parser.parse_args(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")

@@ -137,6 +137,32 @@ class Segmenter:
         labels = probs.argmax(axis=-1).astype(np.uint8)
         return Segmentation(labels, probs, self.classes, self.palette, time.perf_counter() - start)
 
+    def evaluate(self, images, masks, ignore_index=None):
+        """Score the model on labelled images at their full resolution.
+
+        Args:
+            images, masks: sequences of HxWx3 images and HxW class-index masks.
+            ignore_index: label excluded from every metric (default: the manifest's).
+
+        Returns:
+            (scores dict from metrics.scores over all pixels, list of per-image mIoU in input order).
+        """
+        from .metrics import confusion_matrix, scores
+
+        if ignore_index is None:
+            ignore_index = self.manifest.get("ignore_index")
+        n = len(self.classes)
+        total = np.zeros((n, n), np.int64)
+        per_image = []
+        for image, mask in zip(images, masks):
+            if np.asarray(image).shape[:2] != np.asarray(mask).shape[:2]:
+                raise ValueError(f"image and mask sizes differ: {np.asarray(image).shape[:2]} "
+                                 f"vs {np.asarray(mask).shape[:2]}")
+            cm = confusion_matrix(mask, self.segment(image).labels, n, ignore_index=ignore_index)
+            total += cm
+            per_image.append(scores(cm, self.classes)["miou"])
+        return scores(total, self.classes), per_image
+
     def stages(self, image):
         """FCN-8s from the inside: its prediction at strides 32, 16 and 8 (score_fr, fuse_pool4, fuse_pool3).
 

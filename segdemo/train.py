@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from . import data, store
-from .metrics import confusion_matrix, scores
+from .infer import Segmenter
 
 LOSSES = ("ce", "weighted-ce", "dice", "focal")
 CLASS_WEIGHTS = ("none", "median-frequency")
@@ -140,27 +140,6 @@ def pick_strategy(name):
     return tf.distribute.get_strategy()
 
 
-def evaluate_arrays(predict, images, masks, num_classes, ignore_index):
-    """Confusion matrix of a compiled `predict` (x -> labels) over full images, padded to STRIDE."""
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    for (x, y), image in zip(data.eval_batches(images, masks, ignore_index), images):
-        h, w = image.shape[:2]
-        labels = np.asarray(predict(x))[0, :h, :w]
-        cm += confusion_matrix(y[0, :h, :w], labels, num_classes, ignore_index=ignore_index)
-    return cm
-
-
-def compiled_predict(model):
-    """A tf.function from a (1, H, W, 3) float batch to (1, H, W) argmax labels, traced per shape bucket."""
-    import tensorflow as tf
-
-    @tf.function(reduce_retracing=True)
-    def predict(x):
-        return tf.argmax(model(x, training=False), axis=-1, output_type=tf.int32)
-
-    return predict
-
-
 class _Monitor:
     """Keras callback state: validation each epoch, best weights, early stopping, progress, stop requests."""
 
@@ -182,7 +161,7 @@ class _Monitor:
         self.callback = Callback()
         self.model, self.config, self.val, self.classes = model, config, val, classes
         self.steps, self.on_progress, self.stop_event, self.checkpoint = steps, on_progress, stop_event, checkpoint
-        self.predict = compiled_predict(model)
+        self.segmenter = Segmenter(model, {"classes": classes, "ignore_index": config.ignore_index})
         self.history, self.best, self.best_weights, self.best_epoch = [], None, None, 0
         self.epoch, self.step, self.loss, self.started = 1, 0, float("nan"), time.time()
         self.stopped = False
@@ -207,9 +186,7 @@ class _Monitor:
         self.report("train")
 
     def epoch_end(self, logs):
-        images, masks = self.val
-        cm = evaluate_arrays(self.predict, images, masks, len(self.classes), self.config.ignore_index)
-        val = scores(cm, self.classes)
+        val, _ = self.segmenter.evaluate(*self.val)
         lr = self.model.optimizer.learning_rate
         self.history.append({"epoch": self.epoch, "loss": float(logs.get("loss", self.loss)),
                              "val_miou": val["miou"], "val_pixel_accuracy": val["pixel_accuracy"],

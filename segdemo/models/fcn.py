@@ -3,7 +3,7 @@ import keras
 import numpy as np
 from keras import layers
 
-from .vgg import channels, normalise, vgg16_encoder
+from .vgg import CropLike, channels, normalise, vgg16_encoder
 
 # Skips fused, coarse to fine: feature name -> its stride.
 SKIPS = {
@@ -74,7 +74,8 @@ def build_fcn(variant="fcn8s", num_classes=12, width=1.0, fc_channels=4096, drop
         stride, prev = SKIPS[skip], skip
 
     # The final upsampling is fixed bilinear interpolation, as in the paper.
-    outputs = upsample(x, stride, num_classes, f"upscore{stride}", trainable=False)  # (B, H, W, C)
+    x = upsample(x, stride, num_classes, f"upscore{stride}", trainable=False)  # (B, H', W', C)
+    outputs = CropLike(name="crop")(x, inputs)  # (B, H, W, C)
     return keras.Model(inputs, outputs, name=variant)
 
 

@@ -3,7 +3,7 @@ import keras
 import tensorflow as tf
 from keras import layers
 
-from .vgg import VGG16_BLOCKS, channels, conv_bn_relu, normalise, vgg16_encoder
+from .vgg import CropLike, VGG16_BLOCKS, channels, conv_bn_relu, normalise, vgg16_encoder
 
 
 @keras.saving.register_keras_serializable(package="segdemo")
@@ -69,5 +69,6 @@ def build_segnet(num_classes=12, width=1.0):
         widths = [filters] * (n_convs - 1) + ([VGG16_BLOCKS[i - 2][0]] if i > 1 else [])
         for j, out in zip(range(n_convs, 0, -1), widths):
             x = conv_bn_relu(x, channels(out, width), f"decoder{i}_conv{j}", batchnorm=True)
-    outputs = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)  # (B, H, W, C)
+    x = layers.Conv2D(num_classes, 3, padding="same", name="classifier")(x)  # (B, H', W', C)
+    outputs = CropLike(name="crop")(x, inputs)  # (B, H, W, C)
     return keras.Model(inputs, outputs, name="segnet")

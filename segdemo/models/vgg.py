@@ -16,7 +16,9 @@ def conv_bn_relu(x, filters, name, batchnorm):
     """3x3 convolution, optional batch normalisation, ReLU."""
     x = layers.Conv2D(filters, 3, padding="same", use_bias=not batchnorm, name=name)(x)
     if batchnorm:
-        x = layers.BatchNormalization(name=f"{name}_bn")(x)
+        # momentum 0.9 rather than Keras' 0.99: the moving statistics settle within the
+        # first epoch, so short runs (a class training for a few minutes) validate sensibly.
+        x = layers.BatchNormalization(momentum=0.9, name=f"{name}_bn")(x)
     return layers.Activation("relu", name=f"{name}_relu")(x)
 
 
@@ -47,6 +49,43 @@ def vgg16_encoder(inputs, width=1.0, batchnorm=False, pool=None):
     return features
 
 
+@keras.saving.register_keras_serializable(package="segdemo")
+class PadToMultiple(layers.Layer):
+    """Zero-pad (B, H, W, C) at the bottom and right so that H and W are multiples of `multiple`."""
+
+    def __init__(self, multiple=32, **kwargs):
+        super().__init__(**kwargs)
+        self.multiple = multiple
+
+    def call(self, x):
+        import tensorflow as tf
+
+        shape = tf.shape(x)
+        pad_h, pad_w = -shape[1] % self.multiple, -shape[2] % self.multiple
+        return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], None, None, input_shape[3])
+
+    def get_config(self):
+        return {**super().get_config(), "multiple": self.multiple}
+
+
+@keras.saving.register_keras_serializable(package="segdemo")
+class CropLike(layers.Layer):
+    """Crop (B, H', W', C) to the height and width of `like` (undoes PadToMultiple)."""
+
+    def call(self, x, like):
+        import tensorflow as tf
+
+        shape = tf.shape(like)
+        return x[:, :shape[1], :shape[2], :]
+
+    def compute_output_shape(self, x_shape, like_shape):
+        return tuple(like_shape[:3]) + (x_shape[-1],)
+
+
 def normalise(inputs):
-    """Map RGB 0..255 to -1..1 inside the model, so callers pass raw pixels."""
-    return layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inputs)
+    """Map RGB 0..255 to -1..1 inside the model and pad to a multiple of 32 (callers pass raw pixels)."""
+    x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inputs)
+    return PadToMultiple(32, name="pad")(x)  # (B, H', W', 3), zero = mid-grey after normalising

@@ -1,0 +1,132 @@
+"""`python -m segdemo bench`: inference latency, training throughput, tiled-inference memory.
+
+Run it on a quiet machine: a benchmark taken while a training runs measures nothing.
+"""
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+from . import data, store
+from .infer import Segmenter
+
+FRAME = (360, 480)  # a CamVid frame, H x W
+BIG = (4000, 6000)  # a 24-megapixel photo
+
+
+def median_ms(fn, repeats):
+    """Median wall time of fn() in milliseconds, after one warm-up call."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return 1000 * float(np.median(times))
+
+
+def frame():
+    """A CamVid val frame when the data set is beside the project, else a fixed random image."""
+    from . import files
+    from .cli import CAMVID_DIR
+
+    path = CAMVID_DIR / "val" / "0016E5_07959.png"
+    if path.exists():
+        return files.read_image(path)
+    return np.random.default_rng(0).integers(0, 256, (*FRAME, 3), dtype=np.uint8)
+
+
+def inference(name, image, repeats, weights_dir=None):
+    """Median latencies (ms) of one model on one frame: bare compiled model, Segmenter.segment, model.predict."""
+    from . import viz
+
+    seg = Segmenter.load(name, weights_dir)
+    x = data.pad_to_multiple(image).astype(np.float32)[None]
+    bare = median_ms(lambda: seg._probs(x).numpy(), repeats)
+    full = median_ms(lambda: viz.colorize(seg.segment(image).labels, seg.palette), repeats)
+    keras_predict = median_ms(lambda: seg.model.predict(x, verbose=0), repeats)
+    return {"model": name, "bare_ms": bare, "segment_ms": full, "predict_ms": keras_predict,
+            "predict_over_segment": keras_predict / full, "segment_over_bare": full / bare}
+
+
+def training_throughput(steps=30, batch_size=8, crop=(224, 224)):
+    """Steps per second of fitting FCN-8s (width 0.25) on the tf.data pipeline vs the same batches in memory."""
+    import keras
+    import tensorflow as tf
+
+    from .models import build_fcn
+    from .train import make_loss
+
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (*FRAME, 3), dtype=np.uint8) for _ in range(32)]
+    masks = [rng.integers(0, 11, FRAME, dtype=np.uint8) for _ in range(32)]
+    dataset = data.train_dataset(images, masks, batch_size, data.Augment(crop=crop), ignore_index=11)
+    batches = [(x.numpy(), y.numpy()) for x, y in dataset.take(steps)]
+    x_mem = np.concatenate([b[0] for b in batches])
+    y_mem = np.concatenate([b[1] for b in batches])
+
+    def fit(source, **kwargs):
+        model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
+        model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss("ce", 11, 11))
+        model.fit(source, epochs=1, steps_per_epoch=3, verbose=0, **kwargs)  # trace and warm up
+        start = time.perf_counter()
+        model.fit(source, epochs=1, steps_per_epoch=steps, verbose=0, **kwargs)
+        return steps / (time.perf_counter() - start)
+
+    pipeline = fit(dataset)
+    memory = fit(tf.data.Dataset.from_tensor_slices((x_mem, y_mem)).batch(batch_size).repeat())
+    return {"pipeline_steps_per_s": pipeline, "memory_steps_per_s": memory, "ratio": pipeline / memory,
+            "batch": f"{batch_size}x{crop[0]}x{crop[1]}"}
+
+
+def big_image_peak_rss(name, weights_dir=None):
+    """Peak RSS (MB) of a fresh process that segments a 6000x4000 image in tiles."""
+    code = (
+        "import resource, numpy as np\n"
+        "from segdemo.infer import Segmenter\n"
+        f"seg = Segmenter.load({name!r}, {str(weights_dir) if weights_dir else None!r})\n"
+        f"image = np.random.default_rng(0).integers(0, 256, ({BIG[0]}, {BIG[1]}, 3), dtype=np.uint8)\n"
+        "out = seg.segment(image)\n"
+        "print(out.labels.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+    )
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    start = time.perf_counter()
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
+    shape, peak = out.stdout.strip().rsplit(" ", 1)[0], float(out.stdout.split()[-1])
+    return {"model": name, "size": f"{BIG[1]}x{BIG[0]}", "peak_rss_mb": peak,
+            "seconds": time.perf_counter() - start}
+
+
+def run(models=None, repeats=20, big=True, train=True, weights_dir=None):
+    """Print every figure, in one run, and return them as a dict."""
+    from .infer import device
+
+    models = models or [m["name"] for m in store.list_models(weights_dir)]
+    image = frame()
+    print(f"segdemo bench, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
+          f"{device()}; frame {image.shape[1]}x{image.shape[0]}, {repeats} repeats, medians")
+    results = {"inference": [], "device": device()}
+    print(f"{'model':<18} {'bare model':>11} {'segment()':>10} {'predict()':>10} {'predict/segment':>16}")
+    for name in models:
+        r = inference(name, image, repeats, weights_dir)
+        results["inference"].append(r)
+        print(f"{name:<18} {r['bare_ms']:>8.1f} ms {r['segment_ms']:>7.1f} ms {r['predict_ms']:>7.1f} ms "
+              f"{r['predict_over_segment']:>15.2f}x")
+    if train:
+        t = training_throughput()
+        results["training"] = t
+        print(f"training FCN-8s w0.25, batch {t['batch']}: tf.data pipeline {t['pipeline_steps_per_s']:.2f} "
+              f"steps/s, in memory {t['memory_steps_per_s']:.2f} steps/s, ratio {t['ratio']:.2f}")
+    if big and models:
+        b = big_image_peak_rss(models[0], weights_dir)
+        results["big"] = b
+        print(f"tiled inference {b['size']} with {b['model']}: peak RSS {b['peak_rss_mb']:.0f} MB, "
+              f"{b['seconds']:.1f} s including start-up")
+    print(json.dumps(results))
+    return results
