@@ -6,6 +6,7 @@ import numpy as np
 CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSymbol",
                   "Fence", "Car", "Pedestrian", "Bicyclist")
 CAMVID_IGNORE = 11
+PAD_LABEL = 255  # label of padding pixels when a data set has no void label
 STRIDE = 32  # every model downsamples by 32: inputs are padded or cropped to multiples of it
 
 
@@ -113,7 +114,7 @@ def _augment_fn(aug, ignore_index, seed):
     return fn
 
 
-def train_dataset(images, masks, batch_size, augment=None, ignore_index=255, seed=0):
+def train_dataset(images, masks, batch_size, augment=None, ignore_index=PAD_LABEL, seed=0):
     """An endless, shuffled, augmented tf.data.Dataset of (B, h, w, 3) float32, (B, h, w) int32.
 
     Args:
@@ -143,11 +144,3 @@ def train_dataset(images, masks, batch_size, augment=None, ignore_index=255, see
         lambda pair, rng: _augment_fn(augment, ignore_index, seed)(pair[0], pair[1], rng),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)
-
-
-def eval_batches(images, masks, ignore_index=255):
-    """Yield (1, H', W', 3) float32 and (1, H', W') int32, padded to multiples of STRIDE (mask with ignore)."""
-    for image, mask in zip(images, masks):
-        image_p = pad_to_multiple(image)[None].astype(np.float32)
-        mask_p = pad_to_multiple(mask.astype(np.int32), mode="constant", value=ignore_index)[None]
-        yield image_p, mask_p

@@ -119,8 +119,11 @@ def load(name_or_path, directory=None):
 
 def load_keras(path):
     """keras.models.load_model with safe_mode, mapping every failure to one clear error."""
-    import keras
     import zipfile
+
+    import keras
+
+    from . import models  # noqa: F401  registers the custom layers (SegNet's unpooling, padding)
 
     path = Path(path)
     if path.suffix != MODEL_SUFFIX or not zipfile.is_zipfile(path):

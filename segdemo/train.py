@@ -40,7 +40,7 @@ class TrainConfig:
     warmup_epochs: float = 1.0
     loss: str = "ce"
     class_weights: str = "none"
-    ignore_index: int = 255
+    ignore_index: int = None  # the void label, excluded from loss and metrics (CamVid: 11)
     val_split: float = 0.15
     patience: int = 10  # epochs without a better val mIoU before stopping
     steps_per_epoch: int = 0  # 0: one pass over the training pairs
@@ -109,7 +109,10 @@ def make_loss(kind, num_classes, ignore_index, class_weights=None):
 
     def loss(y_true, y_pred):
         y = tf.cast(y_true, tf.int32)
-        valid = tf.cast((y >= 0) & (y < num_classes), tf.float32)  # ignore_index is outside 0..C-1
+        valid = (y >= 0) & (y < num_classes)
+        if ignore_index is not None:
+            valid &= y != ignore_index
+        valid = tf.cast(valid, tf.float32)
         y = tf.clip_by_value(y, 0, num_classes - 1)
         logits = tf.cast(y_pred, tf.float32)
         count = tf.maximum(tf.reduce_sum(valid), 1.0)
@@ -257,7 +260,9 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
                       loss=make_loss(config.loss, n_classes, config.ignore_index, class_weights))
 
     augment = data.Augment(crop=tuple(config.crop), scale=tuple(config.scale), jitter=config.jitter)
-    dataset = data.train_dataset(*train_set, config.batch_size, augment, config.ignore_index, config.seed)
+    # Crop padding is labelled void; without a void label any value past the classes serves.
+    void = config.ignore_index if config.ignore_index is not None else data.PAD_LABEL
+    dataset = data.train_dataset(*train_set, config.batch_size, augment, void, config.seed)
     checkpoint_dir = store.weights_dir(weights_dir) / ".checkpoints"
 
     def checkpoint(m):
@@ -282,7 +287,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         "data": {"images": config.images, "masks": config.masks, "n_train": len(train_set[0]),
                  "n_val": len(val_set[0]), "val": "val folders" if config.val_images else
                  f"{config.val_split:.0%} held out (seed {config.seed})",
-                 "warnings": list(getattr(report, "warnings", []))},
+                 "notes": list(report.notes) + list(report.warnings)},
         "recipe": asdict(config),
         "metrics": {"val": monitor.best, "epoch": monitor.best_epoch,
                     "resolution": "full frames, padded to multiples of 32 and cropped back"},

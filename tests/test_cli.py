@@ -1,0 +1,85 @@
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from synthetic import write_folder
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run(*args, weights=None):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    if weights:
+        env["SEGDEMO_WEIGHTS"] = str(weights)
+    return subprocess.run([sys.executable, "-m", "segdemo", *map(str, args)], capture_output=True, text=True,
+                          cwd=ROOT, env=env, timeout=300)
+
+
+def test_train_models_predict_evaluate_end_to_end(tmp_path):
+    images, masks = write_folder(tmp_path / "d", n=8)
+    weights = tmp_path / "w"
+    out = run("train", "--arch", "fcn16s", "--images", images, "--masks", masks, "--val-split", "0.25",
+              "--epochs", "1", "--steps-per-epoch", "2", "--batch-size", "2", "--crop", "64x64", "--width", "0.125",
+              "--fc-channels", "256", "--classes", "background,box,disc", "--name", "cli-model",
+              "--weights-dir", weights)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "saved" in out.stdout
+
+    listed = json.loads(run("models", "--json", weights=weights).stdout)
+    assert [m["name"] for m in listed] == ["cli-model"] and listed[0]["classes"] == ["background", "box", "disc"]
+
+    pred = tmp_path / "pred"
+    out = run("predict", "--model", "cli-model", images / "frame_000.png", "--out", pred, "--sticker", "box",
+              weights=weights)
+    assert out.returncode == 0, out.stderr
+    mask = np.array(Image.open(pred / "frame_000_mask.png"))
+    assert mask.dtype == np.uint8 and mask.shape == (64, 80) and mask.max() <= 2
+    assert Image.open(pred / "frame_000_color.png").mode == "RGB"
+    assert Image.open(pred / "frame_000_overlay.png").format == "PNG"
+    if "no sticker" not in out.stderr:
+        assert Image.open(pred / "frame_000_sticker.png").mode == "RGBA"
+
+    out = run("evaluate", "--model", "cli-model", "--images", images, "--masks", masks, "--json", weights=weights)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert result["n_images"] == 8 and set(result["per_class"]) == {"background", "box", "disc"}
+    for key in ("pixel_accuracy", "mean_class_accuracy", "miou", "fwiou", "dice"):
+        assert 0 <= result[key] <= 1
+
+    # --recipe retrains from the manifest
+    out = run("train", "--recipe", weights / "cli-model.json", "--name", "again", "--weights-dir", weights)
+    assert out.returncode == 0, out.stderr[-2000:]
+    again = json.loads((weights / "again.json").read_text())
+    assert again["recipe"]["arch"] == "fcn16s" and again["classes"] == ["background", "box", "disc"]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["predict", "--model", "../../etc/passwd", "x.png", "--out", "o"], "unsupported or unsafe|invalid model name"),
+    (["predict", "--model", "nosuch", "x.png", "--out", "o"], "no such model"),
+    (["train", "--arch", "fcn8s", "--images", "/nonexistent", "--masks", "/nonexistent2"], "nonexistent"),
+    (["evaluate", "--model", "nosuch", "--images", "a", "--masks", "b"], "no such model"),
+])
+def test_user_mistakes_give_one_line_and_no_traceback(args, message, tmp_path):
+    out = run(*args, weights=tmp_path)
+    assert out.returncode != 0
+    assert "Traceback" not in out.stderr
+    assert __import__("re").search(message, out.stderr)
+
+
+def test_predict_reports_a_bad_image_by_name(tiny_weights, tmp_path):
+    bad = tmp_path / "notes.png"
+    bad.write_text("not an image")
+    out = run("predict", "--model", "tiny", bad, "--out", tmp_path / "o", weights=tiny_weights)
+    assert out.returncode == 1 and "notes.png" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_check_prints_the_dataset_report(tmp_path):
+    images, masks = write_folder(tmp_path / "d", n=3, binary=True)
+    out = run("check", "--images", images, "--masks", masks)
+    assert out.returncode == 0 and "0/255" in out.stdout

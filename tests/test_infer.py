@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from segdemo import infer
+from segdemo.infer import Segmenter, to_rgb
+
+
+@pytest.fixture(scope="module")
+def seg(tiny_weights):
+    return Segmenter.load("tiny", tiny_weights)
+
+
+@pytest.mark.parametrize("shape", [(64, 80, 3), (37, 101, 3), (1, 1, 3), (33, 32, 3)])
+def test_any_size_comes_back_at_its_own_size(seg, shape):
+    out = seg.segment(np.random.default_rng(0).integers(0, 256, shape, dtype=np.uint8))
+    assert out.labels.shape == shape[:2] and out.probs.shape == (*shape[:2], 3)
+    np.testing.assert_allclose(out.probs.sum(-1), 1.0, rtol=1e-4)
+    np.testing.assert_array_equal(out.labels, out.probs.argmax(-1))
+    assert out.classes == ("background", "box", "disc")
+
+
+def test_padding_does_not_shift_the_prediction(seg):
+    # A 64x64 image needs no padding: its labels must equal those of the same image segmented
+    # as the top-left corner of a padded one, away from the border the padding touches.
+    rng = np.random.default_rng(1)
+    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    direct = seg.segment(image).labels
+    assert seg.segment(np.ascontiguousarray(image[:50, :50])).labels.shape == (50, 50)
+    assert direct.shape == (64, 64)
+
+
+def test_large_images_are_tiled_and_match_whole_image_inference(seg, monkeypatch):
+    rng = np.random.default_rng(2)
+    image = rng.integers(0, 256, (300, 420, 3), dtype=np.uint8)
+    whole = seg.segment(image)
+    monkeypatch.setattr(infer, "MAX_SIDE", 128)
+    monkeypatch.setattr(infer, "TILE", 192)
+    monkeypatch.setattr(infer, "OVERLAP", 64)
+    tiled = seg.segment(image)
+    assert tiled.probs.dtype == np.float16 and tiled.labels.shape == (300, 420)
+    # receptive fields are wider than the overlap, so a few border pixels may differ
+    assert (tiled.labels == whole.labels).mean() > 0.97
+
+
+@pytest.mark.parametrize("image,expected", [
+    (np.full((2, 2), 7, np.uint8), [7, 7, 7]),
+    (np.full((2, 2, 1), 9, np.uint8), [9, 9, 9]),
+    (np.full((2, 2), 65535, np.uint16), [255, 255, 255]),
+    (np.dstack([np.full((2, 2, 3), 0, np.uint8), np.zeros((2, 2), np.uint8)]), [255, 255, 255]),  # transparent
+    (np.dstack([np.full((2, 2, 3), 10, np.uint8), np.full((2, 2), 255, np.uint8)]), [10, 10, 10]),
+])
+def test_inputs_are_converted_to_rgb(image, expected):
+    rgb = to_rgb(image)
+    assert rgb.dtype == np.uint8 and rgb.shape == (2, 2, 3)
+    np.testing.assert_array_equal(rgb[0, 0], expected)
+
+
+def test_evaluate_scores_full_images(seg):
+    from synthetic import scene
+
+    rng = np.random.default_rng(3)
+    pairs = [scene(rng) for _ in range(3)]
+    scores, per_image = seg.evaluate([p[0] for p in pairs], [p[1] for p in pairs])
+    assert len(per_image) == 3 and 0 <= scores["miou"] <= 1 and scores["n_pixels"] == 3 * 64 * 80
+
+
+def test_fcn_stages_show_strides_32_16_8(seg):
+    stages = seg.stages(np.zeros((70, 90, 3), np.uint8))
+    assert [title.split(" (")[0] for title, _ in stages] == ["stride 32", "stride 16", "stride 8"]
+    assert all(labels.shape == (70, 90) for _, labels in stages)
+
+
+def test_device_is_reported():
+    assert infer.device().startswith(("CPU", "GPU"))

@@ -1,0 +1,143 @@
+import json
+import subprocess
+import sys
+import textwrap
+import threading
+
+import numpy as np
+import pytest
+
+from segdemo import data, store
+from segdemo.train import TrainConfig, make_loss, train
+from synthetic import write_folder
+
+
+def tiny_config(images, masks, **overrides):
+    values = dict(arch="fcn8s", width=0.125, fc_channels=512, epochs=2, steps_per_epoch=2, batch_size=2,
+                  crop=(64, 64), images=str(images), masks=str(masks), val_split=0.25)
+    return TrainConfig(**{**values, **overrides})
+
+
+def test_training_saves_the_best_epoch_with_its_manifest(synthetic_folder, tmp_path):
+    events = []
+    path, manifest = train(tiny_config(*synthetic_folder), "m", tmp_path / "w", on_progress=events.append)
+    assert path == tmp_path / "w" / "m.keras"
+    assert manifest["classes"] == ["class 0", "class 1", "class 2"]
+    assert manifest["recipe"]["arch"] == "fcn8s" and manifest["data"]["n_val"] == 2
+    best = max(manifest["training"]["history"], key=lambda h: h["val_miou"])
+    assert manifest["metrics"]["val"]["miou"] == best["val_miou"]
+    phases = [e.phase for e in events]
+    assert phases.count("train") == 4 and phases.count("epoch") == 2 and phases[-1] == "done"
+    assert events[-1].fraction == 1.0 and np.isfinite(events[-1].loss)
+    store.load("m", tmp_path / "w")
+
+
+def test_binary_masks_and_grayscale_images_train(tmp_path):
+    images, masks = write_folder(tmp_path / "d", n=6, binary=True, grayscale=True)
+    path, manifest = train(tiny_config(images, masks, arch="segnet", epochs=1, classes=("bg", "thing")),
+                           "binary", tmp_path / "w")
+    assert manifest["classes"] == ["bg", "thing"]
+    assert any("0/255" in w for w in manifest["data"]["notes"])
+
+
+def test_a_stop_request_ends_training_and_keeps_the_best_epoch(synthetic_folder, tmp_path):
+    stop = threading.Event()
+
+    def progress(p):
+        if p.phase == "epoch":
+            stop.set()  # stop during the second epoch
+
+    path, manifest = train(tiny_config(*synthetic_folder, epochs=5), "m", tmp_path / "w",
+                           on_progress=progress, stop_event=stop)
+    assert manifest["training"]["stopped_early"] and manifest["training"]["epochs_run"] == 2
+
+
+def test_ctrl_c_before_the_first_epoch_ends_leaves_the_previous_model(synthetic_folder, tmp_path):
+    train(tiny_config(*synthetic_folder, epochs=1), "m", tmp_path / "w")
+    before = (tmp_path / "w" / "m.keras").read_bytes()
+
+    def ctrl_c(progress):
+        if progress.phase == "train":
+            raise KeyboardInterrupt
+
+    path, manifest = train(tiny_config(*synthetic_folder, epochs=3), "m", tmp_path / "w", on_progress=ctrl_c)
+    assert path is None and manifest is None
+    assert (tmp_path / "w" / "m.keras").read_bytes() == before
+    store.load("m", tmp_path / "w")
+
+
+def test_init_copies_weights_by_layer_name(synthetic_folder, tmp_path):
+    train(tiny_config(*synthetic_folder, arch="fcn32s", epochs=1), "f32", tmp_path / "w")
+    _, manifest = train(tiny_config(*synthetic_folder, arch="fcn16s", epochs=1, init="f32"), "f16", tmp_path / "w")
+    assert manifest["training"]["init_layers_copied"] >= 20
+
+
+@pytest.mark.parametrize("key,value", [("arch", "unet"), ("loss", "hinge"), ("class_weights", "inverse"),
+                                       ("crop", (50, 64))])
+def test_bad_options_name_the_choices(key, value):
+    with pytest.raises(ValueError, match=key):
+        TrainConfig(**{key: value}).check()
+
+
+def test_loss_ignores_void_pixels():
+    import tensorflow as tf
+
+    loss = make_loss("ce", num_classes=2, ignore_index=255)
+    logits = tf.constant([[[[5.0, 0.0], [0.0, 5.0]]]])  # (1, 1, 2, 2): confident, correct on pixel 0
+    y_good = tf.constant([[[0, 255]]])  # pixel 1 is void
+    y_bad = tf.constant([[[0, 0]]])
+    assert float(loss(y_good, logits)) < 0.01 < float(loss(y_bad, logits))
+
+
+@pytest.mark.parametrize("kind", ["weighted-ce", "dice", "focal"])
+def test_every_loss_is_finite_and_lower_for_the_right_answer(kind):
+    import tensorflow as tf
+
+    loss = make_loss(kind, num_classes=3, ignore_index=255, class_weights=np.array([0.5, 1, 2], np.float32))
+    y = tf.constant([[[0, 1, 2, 255]]])
+    right = tf.one_hot(tf.constant([[[0, 1, 2, 0]]]), 3) * 8.0
+    wrong = tf.one_hot(tf.constant([[[1, 2, 0, 0]]]), 3) * 8.0
+    assert 0 <= float(loss(y, right)) < float(loss(y, wrong))
+
+
+def test_median_frequency_weights_on_a_hand_drawn_example():
+    masks = [np.array([[0, 0, 0, 1]]), np.array([[0, 0, 2, 2]])]
+    # freq(c) = pixels of c / pixels of images containing c: 0 -> 5/8, 1 -> 1/4, 2 -> 2/4; median 1/2
+    np.testing.assert_allclose(data.median_frequency_weights(masks, 3), [0.8, 2.0, 1.0])
+
+
+def test_pipeline_is_deterministic_and_crops_any_size():
+    rng = np.random.default_rng(0)
+    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(50, 70), (100, 40), (64, 64)]]
+    masks = [rng.integers(0, 3, im.shape[:2], dtype=np.uint8) for im in images]
+    first = [(x.numpy(), y.numpy()) for x, y in data.train_dataset(images, masks, 2, data.Augment(crop=(64, 64)),
+                                                                   ignore_index=255, seed=3).take(3)]
+    again = [(x.numpy(), y.numpy()) for x, y in data.train_dataset(images, masks, 2, data.Augment(crop=(64, 64)),
+                                                                   ignore_index=255, seed=3).take(3)]
+    for (x1, y1), (x2, y2) in zip(first, again):
+        assert x1.shape == (2, 64, 64, 3) and y1.shape == (2, 64, 64)
+        np.testing.assert_array_equal(x1, x2)
+        np.testing.assert_array_equal(y1, y2)
+    labels = np.unique(np.concatenate([y.ravel() for _, y in first]))
+    assert set(labels) <= {0, 1, 2, 255}  # padding of the small images is void
+
+
+def test_mirrored_strategy_over_two_cpu_devices_lowers_the_loss(tmp_path):
+    images, masks = write_folder(tmp_path / "d", n=8)
+    script = textwrap.dedent(f"""
+        import json, tensorflow as tf
+        cpu = tf.config.list_physical_devices("CPU")[0]
+        tf.config.set_logical_device_configuration(cpu, [tf.config.LogicalDeviceConfiguration()] * 2)
+        from segdemo.train import TrainConfig, train
+        config = TrainConfig(arch="fcn32s", width=0.125, fc_channels=256, epochs=3, steps_per_epoch=8,
+                             batch_size=4, crop=(64, 64), lr=3e-3, warmup_epochs=0, dropout=0.0,
+                             images={str(images)!r}, masks={str(masks)!r}, val_split=0.25, strategy="mirrored")
+        from segdemo.train import pick_strategy
+        assert pick_strategy("mirrored").num_replicas_in_sync == 2
+        path, manifest = train(config, "mirrored", {str(tmp_path / "w")!r})
+        print("RESULT", json.dumps(manifest["training"]["history"]))
+    """)
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    history = json.loads(out.stdout.split("RESULT", 1)[1])
+    assert history[-1]["loss"] < history[0]["loss"]
