@@ -70,6 +70,10 @@ CSS = """
          background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
          color: var(--body-text-color); white-space: nowrap; }
 .segdemo-legend { padding: .25em .5em; }
+.segdemo-gallery .grid-wrap { padding-top: 2.8em; }  /* keep the label off the first thumbnails */
+@media (max-width: 640px) {  /* phones: two thumbnails a row, none cut off */
+  .segdemo-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
+}
 .progress-outer { height: 14px; border-radius: 7px; background: var(--border-color-primary);
                   overflow: hidden; margin: .3em 0; }
 .progress-inner { height: 100%; background: var(--color-accent); transition: width .4s; }
@@ -437,11 +441,6 @@ class Handlers:
         return folder / filename
 
     # --- model pickers
-
-    def picker_updates(self, count):
-        """gr.update for `count` model pickers with the current weights folder."""
-        choices = [(model_label(m), m["name"]) for m in list_models()]
-        return [gr.update(choices=choices) for _ in range(count)]
 
     def refresh_pickers(self):
         """Choices for the Segment, Compare, model-card and Evaluate pickers, and the FCN picker."""
@@ -852,29 +851,28 @@ def build_demo(handlers):
                                        elem_id="seg-info")
                         seg_examples = gr.Examples(EXAMPLES, inputs=image, examples_per_page=6,
                                                    label="Examples: CamVid validation frames (click one)")
-                    with gr.Column(scale=2, min_width=320):
-                        with gr.Row():
-                            mask = gr.Image(label="Class mask", format="png", interactive=False, height=300,
-                                            elem_id="mask")
-                            overlay_image = gr.Image(label="Overlay", format="png", interactive=False, height=300,
-                                                     elem_id="overlay")
-                        with gr.Row():
-                            legend = gr.HTML('<div class="segdemo-legend" style="opacity:.7">'
-                                             '<em>The classes found will be listed here.</em></div>',
-                                             label="Legend", elem_id="legend", container=True)
-                            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity",
-                                                info="0 = photo only, 1 = mask only")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=300):
-                        maps = gr.Gallery(label="One black-and-white map per class found (largest first)",
-                                          format="png", columns=4, height="auto", object_fit="contain",
-                                          elem_id="binary-maps")
-                    with gr.Column(scale=2, min_width=300):
+                    with gr.Column(scale=1, min_width=280):
+                        mask = gr.Image(label="Class mask", format="png", interactive=False, height=300,
+                                        elem_id="mask")
+                        legend = gr.HTML('<div class="segdemo-legend" style="opacity:.7">'
+                                         '<em>The classes found will be listed here, largest first.</em></div>',
+                                         elem_id="legend", padding=True)
+                    with gr.Column(scale=1, min_width=280):
+                        overlay_image = gr.Image(label="Overlay", format="png", interactive=False, height=300,
+                                                 elem_id="overlay")
+                        opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity",
+                                            info="0 = photo only, 1 = mask only")
+                with gr.Row(equal_height=True):
+                    with gr.Column(scale=1, min_width=280):
+                        heat = gr.Image(label="Where is the model unsure?", format="png", interactive=False,
+                                        height=240, elem_id="confidence")
                         heat_kind = gr.Radio(["confidence (max softmax)", "uncertainty (entropy)"],
-                                             value="confidence (max softmax)", label="Where is the model unsure?")
-                        heat = gr.Image(label="Confidence map", format="png", interactive=False, height=220,
-                                        elem_id="confidence")
-                        heat_text = gr.Markdown("")
+                                             value="confidence (max softmax)", show_label=False)
+                        heat_text = gr.Markdown("Bright = sure, dark = unsure.")
+                    with gr.Column(scale=2, min_width=280):
+                        maps = gr.Gallery(label="One black-and-white map per class found, largest first",
+                                          format="png", columns=4, height=380, object_fit="contain",
+                                          elem_id="binary-maps", elem_classes="segdemo-gallery")
                 gr.Markdown("### Sticker\nCut one class out of the photo as a transparent PNG with a light "
                             "outline (the outline is the mask minus its erosion).")
                 with gr.Row(equal_height=False):
@@ -908,12 +906,12 @@ def build_demo(handlers):
                         cmp_run = gr.Button("Compare", variant="primary")
                     with gr.Column(scale=3, min_width=320):
                         cmp_gallery = gr.Gallery(label="Every model on the same photo", format="png", columns=2,
-                                                 height=520, object_fit="contain")
+                                                 height=520, object_fit="contain", elem_classes="segdemo-gallery")
                         cmp_table = gr.Markdown()
                 gr.Markdown(SKIP_TEXT)
                 gr.Markdown(FCN_INSIDE_TEXT)
                 stages = gr.Gallery(label="Inside the FCN: stride 32 → 16 → 8", format="png", columns=3,
-                                    height=260, object_fit="contain")
+                                    height=260, object_fit="contain", elem_classes="segdemo-gallery")
                 gr.Markdown("### Model card")
                 card_model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
                 ui["card_model"] = card_model
@@ -971,7 +969,7 @@ def build_demo(handlers):
                     miou_plot = gr.LinePlot(pd.DataFrame({"epoch": [], "val mIoU": []}), x="epoch", y="val mIoU",
                                             title="Validation mIoU (per epoch)", y_lim=[0, 1], height=240)
                 samples = gr.Gallery(label="Validation images: photo, truth, prediction", format="png",
-                                     columns=3, height=300, object_fit="contain")
+                                     columns=3, height=300, object_fit="contain", elem_classes="segdemo-gallery")
                 result_md = gr.Markdown()
                 run_state = gr.State(None)
                 ui.update(status=status, start=start, stop=stop, run=run_state, result=result_md,
@@ -993,7 +991,7 @@ def build_demo(handlers):
                 with gr.Row(equal_height=False):
                     eval_plot = gr.Plot(label="Confusion matrix", format="png")
                     eval_worst = gr.Gallery(label=f"The {WORST_IMAGES} hardest images: photo, truth, prediction",
-                                            format="png", columns=3, height=520, object_fit="contain")
+                                            format="png", columns=3, height=520, object_fit="contain", elem_classes="segdemo-gallery")
 
         # ------------------------------------------------------------------- events
         pickers = [seg_model, cmp_models, card_model, eval_model, fcn_model]

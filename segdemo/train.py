@@ -11,6 +11,7 @@ import time
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 
+import keras
 import numpy as np
 
 from . import data, store
@@ -143,28 +144,13 @@ def pick_strategy(name):
     return tf.distribute.get_strategy()
 
 
-class _Monitor:
-    """Keras callback state: validation each epoch, best weights, early stopping, progress, stop requests."""
+class Monitor(keras.callbacks.Callback):
+    """Validation each epoch, best weights, early stopping, progress reports and stop requests."""
 
-    def __init__(self, model, config, val, classes, steps, on_progress, stop_event, checkpoint):
-        import keras
-
-        monitor = self
-
-        class Callback(keras.callbacks.Callback):
-            def on_epoch_begin(self, epoch, logs=None):
-                monitor.epoch, monitor.step = epoch + 1, 0
-
-            def on_train_batch_end(self, batch, logs=None):
-                monitor.batch_end(batch, logs or {})
-
-            def on_epoch_end(self, epoch, logs=None):
-                monitor.epoch_end(logs or {})
-
-        self.callback = Callback()
-        self.model, self.config, self.val, self.classes = model, config, val, classes
-        self.steps, self.on_progress, self.stop_event, self.checkpoint = steps, on_progress, stop_event, checkpoint
-        self.segmenter = Segmenter(model, {"classes": classes, "ignore_index": config.ignore_index})
+    def __init__(self, config, val, classes, steps, on_progress=None, stop_event=None, checkpoint=None):
+        super().__init__()
+        self.config, self.val, self.classes, self.steps = config, val, classes, steps
+        self.on_progress, self.stop_event, self.checkpoint = on_progress, stop_event, checkpoint
         self.history, self.best, self.best_weights, self.best_epoch = [], None, None, 0
         self.epoch, self.step, self.loss, self.started = 1, 0, float("nan"), time.time()
         self.stopped = False
@@ -176,33 +162,39 @@ class _Monitor:
         return (time.time() - self.started) / done * (total - done) if done else float("nan")
 
     def report(self, phase, message=""):
+        """Send a Progress to the callback, if any."""
         if self.on_progress:
-            self.on_progress(Progress(phase, self.epoch, self.config.epochs, self.step, self.steps,
-                                      self.loss, self.eta(), self.best and self.history[-1]["val"],
-                                      list(self.history), message))
+            latest = self.history[-1]["val"] if self.history else None
+            self.on_progress(Progress(phase, self.epoch, self.config.epochs, self.step, self.steps, self.loss,
+                                      self.eta(), latest, list(self.history), message))
 
-    def batch_end(self, batch, logs):
-        self.step, self.loss = batch + 1, float(logs.get("loss", float("nan")))
+    def on_train_begin(self, logs=None):
+        self.segmenter = Segmenter(self.model, {"classes": self.classes, "ignore_index": self.config.ignore_index})
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch, self.step = epoch + 1, 0
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.step, self.loss = batch + 1, float((logs or {}).get("loss", float("nan")))
         if self.stop_event is not None and self.stop_event.is_set():
             self.stopped = True
             self.model.stop_training = True
         self.report("train")
 
-    def epoch_end(self, logs):
+    def on_epoch_end(self, epoch, logs=None):
         val, _ = self.segmenter.evaluate(*self.val)
-        lr = self.model.optimizer.learning_rate
-        self.history.append({"epoch": self.epoch, "loss": float(logs.get("loss", self.loss)),
+        miou = val["miou"] if val["miou"] is not None else -1.0
+        self.history.append({"epoch": self.epoch, "loss": float((logs or {}).get("loss", self.loss)),
                              "val_miou": val["miou"], "val_pixel_accuracy": val["pixel_accuracy"],
-                             "lr": float(np.asarray(lr)), "seconds": round(time.time() - self.started, 1),
-                             "val": val})
-        better = self.best is None or val["miou"] > self.best["miou"]
+                             "lr": float(np.asarray(self.model.optimizer.learning_rate)),
+                             "seconds": round(time.time() - self.started, 1), "val": val})
+        better = self.best is None or miou > (self.best["miou"] if self.best["miou"] is not None else -1.0)
         if better:
-            self.best, self.best_epoch = val, self.epoch
-            self.best_weights = self.model.get_weights()
+            self.best, self.best_epoch, self.best_weights = val, self.epoch, self.model.get_weights()
             if self.checkpoint:
                 self.checkpoint(self.model)
         print(f"epoch {self.epoch}/{self.config.epochs} loss {self.history[-1]['loss']:.4f} "
-              f"val mIoU {val['miou']:.4f} pixel acc {val['pixel_accuracy']:.4f}"
+              f"val mIoU {miou:.4f} pixel acc {val['pixel_accuracy'] or 0:.4f}"
               f"{' *' if better else ''} ({self.history[-1]['seconds']:.0f} s)", flush=True)
         if self.epoch - self.best_epoch >= self.config.patience:
             print(f"early stopping: no better val mIoU for {self.config.patience} epochs", flush=True)
@@ -226,7 +218,6 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     Returns:
         (path of the saved model or None when no epoch finished, manifest dict)
     """
-    import keras
     import tensorflow as tf
 
     from .models import build_model, transfer_weights
@@ -269,10 +260,10 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         checkpoint_dir.mkdir(parents=True, exist_ok=True)
         store.atomic_write(checkpoint_dir / f"{name}.keras", store.without_optimizer(m).save)
 
-    monitor = _Monitor(model, config, val_set, classes, steps, on_progress, stop_event, checkpoint)
+    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint)
     interrupted = False
     try:
-        model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[monitor.callback], verbose=0)
+        model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[monitor], verbose=0)
     except KeyboardInterrupt:
         interrupted = True
         print("interrupted: saving the best epoch so far", flush=True)
