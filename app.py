@@ -58,6 +58,9 @@ APP_COMMAND = "app.py (Train tab)"  # recorded in manifests; such models may be 
 WORST_IMAGES = 3  # evaluation: how many lowest-mIoU images to show
 TRAIN_SAMPLES = 2  # training: validation images whose predictions refresh each epoch
 MAX_PLOT_POINTS = 400  # training loss curve points shown (older steps are thinned out)
+PROBE_SIDE = 224  # the model card lists layer output shapes for a square photo of this side
+CLASS_COLUMNS = ("class", "IoU", "accuracy", "Dice", "pixels")
+LAYER_COLUMNS = ("layer", "type", "output shape", "params")
 QUEUE_SIZE = 64
 MAX_FILE_SIZE = "200mb"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal", neutral_hue="slate",  # system fonts:
@@ -170,13 +173,14 @@ def parse_class_names(text):
     return names
 
 
-def void_label(value):
-    """The ignored (void) mask label from the UI: None when left empty."""
-    if value is None or value == "":
+def void_label(text):
+    """The ignored (void) mask label typed in the UI: None when empty or 'none'."""
+    text = str(text if text is not None else "").strip()
+    if text.lower() in ("", "none"):
         return None
-    if int(value) != value or not 0 <= value <= 255:
-        raise gr.Error(f"The ignored (void) label must be a whole number 0..255, got {value!r}.")
-    return int(value)
+    if not text.isdigit() or int(text) > 255:
+        raise gr.Error(f"The ignored (void) label must be a whole number 0..255 or empty, got {text[:20]!r}.")
+    return int(text)
 
 
 def safe_filename(text):
@@ -242,7 +246,7 @@ def per_class_table(scores):
     """metrics.scores -> DataFrame with one row per class."""
     rows = [{"class": name, "IoU": m["iou"], "accuracy": m["accuracy"], "Dice": m["dice"],
              "pixels": m["support"]} for name, m in scores["per_class"].items()]
-    table = pd.DataFrame(rows, columns=["class", "IoU", "accuracy", "Dice", "pixels"])
+    table = pd.DataFrame(rows, columns=list(CLASS_COLUMNS))
     return table.round({"IoU": 3, "accuracy": 3, "Dice": 3})
 
 
@@ -275,18 +279,23 @@ def confusion_figure(cm, classes):
 
 
 def layer_table(model):
-    """One row per Keras layer: name, type, output shape (without the batch axis), parameters."""
-    rows = []
-    for layer in model.layers:
-        try:
-            out = layer.output
-            outs = out if isinstance(out, (list, tuple)) else [out]
-            shape = " + ".join(str(tuple(o.shape[1:])) for o in outs)
-        except (AttributeError, ValueError):
-            shape = "-"
-        rows.append({"layer": layer.name, "type": layer.__class__.__name__, "output shape": shape,
-                     "params": layer.count_params()})
-    return pd.DataFrame(rows, columns=["layer", "type", "output shape", "params"])
+    """One row per Keras layer: name, type, output shape for a PROBE_SIDE photo (H, W, C), parameters."""
+    import keras
+
+    outputs, owners = [], []
+    for i, layer in enumerate(model.layers):
+        out = layer.output
+        for tensor in out if isinstance(out, (list, tuple)) else [out]:
+            outputs.append(tensor)
+            owners.append(i)
+    probe = keras.Model(model.inputs, outputs)
+    values = probe(np.zeros((1, PROBE_SIDE, PROBE_SIDE, 3), np.float32), training=False)
+    shapes = [[] for _ in model.layers]
+    for i, value in zip(owners, values):
+        shapes[i].append(" x ".join(str(d) for d in value.shape[1:]))
+    rows = [(layer.name, layer.__class__.__name__, " + ".join(shape), layer.count_params())
+            for layer, shape in zip(model.layers, shapes)]
+    return pd.DataFrame(rows, columns=list(LAYER_COLUMNS))
 
 
 def model_card_markdown(manifest, params):
@@ -298,24 +307,25 @@ def model_card_markdown(manifest, params):
     crop = recipe.get("crop")
     crop = "x".join(str(c) for c in crop) if crop else "-"
     classes = manifest.get("classes", [])
+    epochs = recipe.get("epochs", "-")
     lines = [
         f"### {manifest['name']}: {arch_label(manifest.get('arch'))}, width x{manifest.get('width', '-')}",
         f"**{params:,} parameters** · {len(classes)} classes: {', '.join(map(str, classes))}",
         "",
-        "| | |", "|:---|:---|",
-        f"| training images | {data_info.get('n_train', '-')} "
-        f"(folder *{html.escape(Path(str(data_info.get('images', '-'))).name)}*) |",
-        f"| validation | {data_info.get('n_val', '-')} images, {html.escape(str(data_info.get('val', '-')))} |",
-        f"| recipe | {recipe.get('epochs', '-')} epochs, batch {recipe.get('batch_size', '-')}, "
-        f"crop {crop}, lr {recipe.get('lr', '-')}, loss {recipe.get('loss', '-')}, "
-        f"class weights {recipe.get('class_weights', '-')} |",
-        f"| best epoch | {(manifest.get('metrics') or {}).get('epoch', '-')} of "
-        f"{run.get('epochs_run', '-')} run"
-        f"{' (stopped early)' if run.get('stopped_early') else ''}, "
-        f"{format_seconds(run.get('seconds'))} on {html.escape(str(run.get('machine', '-')))} |",
-        f"| trained | {html.escape(str(run.get('date', '-')))} |",
+        f"- **Training data:** {data_info.get('n_train', '-')} images "
+        f"(folder *{html.escape(Path(str(data_info.get('images', '-'))).name)}*); validation: "
+        f"{data_info.get('n_val', '-')} images, {html.escape(str(data_info.get('val', '-')))}",
+        f"- **Recipe:** {epochs} epoch{'s' if epochs != 1 else ''}, batch {recipe.get('batch_size', '-')}, "
+        f"crop {crop}, learning rate {recipe.get('lr', '-')}, loss {recipe.get('loss', '-')}, "
+        f"class weights {recipe.get('class_weights', '-')}",
+        f"- **Best epoch:** {(manifest.get('metrics') or {}).get('epoch', '-')} of "
+        f"{run.get('epochs_run', '-')} run{' (stopped early)' if run.get('stopped_early') else ''}, "
+        f"trained in {format_seconds(run.get('seconds'))} on {html.escape(str(run.get('machine', '-')))}, "
+        f"{html.escape(str(run.get('date', '-')))}",
         "",
-        "**Validation** " + (summary_markdown(val) if val else "-"),
+        "**Validation scores** (full frames)",
+        "",
+        summary_markdown(val) if val else "-",
     ]
     return "\n".join(lines)
 
@@ -806,12 +816,14 @@ def dataset_upload(prefix):
             with gr.Row():
                 image_files = gr.File(label="Image folder", file_count="directory", height=140,
                                       elem_id=f"{prefix}-image-folder")
-                mask_files = gr.File(label="Mask folder (same file names)", file_count="directory",
-                                     height=140, elem_id=f"{prefix}-mask-folder")
+                mask_files = gr.File(label="Mask folder", file_count="directory", height=140,
+                                     elem_id=f"{prefix}-mask-folder")
         with gr.Tab("Zip files"):
             with gr.Row():
-                image_zip = gr.File(label="Images (.zip)", file_types=[".zip"], height=140)
-                mask_zip = gr.File(label="Masks (.zip)", file_types=[".zip"], height=140)
+                image_zip = gr.File(label="Images (.zip)", file_types=[".zip"], height=140,
+                                    elem_id=f"{prefix}-image-zip")
+                mask_zip = gr.File(label="Masks (.zip)", file_types=[".zip"], height=140,
+                                   elem_id=f"{prefix}-mask-zip")
     return image_files, mask_files, image_zip, mask_zip
 
 
@@ -895,9 +907,9 @@ def build_demo(handlers):
                             "model's card.", elem_classes="intro")
                 with gr.Row(equal_height=False):
                     with gr.Column(scale=1, min_width=280):
-                        cmp_image = gr.Image(label="Photo", type="filepath", sources=["upload", "clipboard"],
-                                             height=240)
-                        gr.Examples(EXAMPLES, inputs=cmp_image, label="Examples", examples_per_page=6)
+                        cmp_image = gr.Image(EXAMPLES[2] if EXAMPLES else None, label="Photo", type="filepath",
+                                             sources=["upload", "clipboard"], height=240, elem_id="compare-photo")
+                        cmp_examples = gr.Examples(EXAMPLES, inputs=cmp_image, label="Examples", examples_per_page=6)
                         cmp_models = gr.CheckboxGroup(choices, value=shipped, label="Models to compare")
                         ui["cmp_models"] = cmp_models
                         fcn_model = gr.Dropdown(fcn_choices, value=default_fcn, allow_custom_value=True,
@@ -917,9 +929,10 @@ def build_demo(handlers):
                 ui["card_model"] = card_model
                 card_text = gr.Markdown()
                 with gr.Row(equal_height=False):
-                    card_classes = gr.Dataframe(label="Validation scores per class", interactive=False,
-                                                max_height=420)
-                    card_layers = gr.Dataframe(label="Layers", interactive=False, max_height=420, wrap=True)
+                    card_classes = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Validation scores per class",
+                                                interactive=False, max_height=420)
+                    card_layers = gr.Dataframe(headers=list(LAYER_COLUMNS), interactive=False, max_height=420,
+                                               label=f"Layers (output shapes for a {PROBE_SIDE}x{PROBE_SIDE} photo)")
 
             # ---------------------------------------------------------------- Train
             with gr.Tab("Train", id="train") as train_tab:
@@ -934,12 +947,13 @@ def build_demo(handlers):
                             class_text = gr.Textbox(label="Class names (optional)", lines=2,
                                                     placeholder="background, cat   (or 'camvid')",
                                                     info="comma or newline separated, in label order")
-                            void = gr.Number(None, label="Ignored (void) label (optional)", precision=0,
-                                             info="a mask value the loss skips, e.g. 11 for CamVid")
+                            void = gr.Textbox("", label="Ignored (void) label (optional)", placeholder="none",
+                                              info="a mask value the loss skips, e.g. 11 for CamVid")
                         check = gr.Button("Check data set")
                         report_md = gr.Markdown("Upload images and masks, then check them.", elem_id="report")
                     with gr.Column(scale=2, min_width=300):
-                        arch = gr.Radio(list(ARCH_LABELS), value="fcn8s", label="Architecture")
+                        arch = gr.Radio([(label, key) for key, label in ARCH_LABELS.items()], value="fcn8s",
+                                        label="Architecture")
                         with gr.Row():
                             width = gr.Dropdown([0.0625, 0.125, 0.25, 0.5, 1.0], value=0.125, label="Width",
                                                 info="x VGG16's channels")
@@ -978,16 +992,19 @@ def build_demo(handlers):
             # ---------------------------------------------------------------- Evaluate
             with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
                 gr.Markdown("Score a model on labelled images it has not seen: per-class IoU, where it "
-                            "confuses classes, and the images it gets most wrong.", elem_classes="intro")
+                            "confuses classes, and the images it gets most wrong. Masks must use the model's "
+                            "class numbers (CamVid models: 0 to 10, and 11 for void), same file names as the "
+                            "photos.", elem_classes="intro")
                 with gr.Row(equal_height=False):
-                    with gr.Column(scale=1, min_width=300):
+                    with gr.Column(scale=2, min_width=300):
                         eval_model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
                         ui["eval_model"] = eval_model
                         e_files = dataset_upload("eval")
                         eval_run = gr.Button("Evaluate", variant="primary")
-                    with gr.Column(scale=2, min_width=320):
+                    with gr.Column(scale=3, min_width=320):
                         eval_summary = gr.Markdown("Results appear here.")
-                        eval_table = gr.Dataframe(label="Per class", interactive=False, max_height=420)
+                        eval_table = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Per class", interactive=False,
+                                                  max_height=420)
                 with gr.Row(equal_height=False):
                     eval_plot = gr.Plot(label="Confusion matrix", format="png")
                     eval_worst = gr.Gallery(label=f"The {WORST_IMAGES} hardest images: photo, truth, prediction",
@@ -1021,6 +1038,9 @@ def build_demo(handlers):
         # UI-only events.
         private = dict(api_visibility="private")
         segmented.then(**sticker_io, **private)
+        cmp_examples.load_input_event.then(handlers.compare, [cmp_image, cmp_models, fcn_model],
+                                           [cmp_gallery, cmp_table, stages], concurrency_id="compare",
+                                           concurrency_limit=1, **private)
         for trigger in (image.upload, seg_model.input, seg_examples.load_input_event.then):
             trigger(handlers.segment_auto, seg_inputs, seg_outputs, **private, **seg_queue).then(
                 **sticker_io, **private)

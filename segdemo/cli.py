@@ -51,7 +51,8 @@ def cmd_train(args):
         config.val_images = config.val_masks = ""
     if not config.images or not config.masks:
         raise ValueError("train needs --images DIR and --masks DIR (or a --recipe that names them)")
-    name = args.name or (Path(args.recipe).stem if args.recipe else f"{config.arch}-custom")
+    # A recipe reproduces into a new name: retraining never replaces the model it came from by default.
+    name = args.name or (f"{Path(args.recipe).stem}-repro" if args.recipe else f"{config.arch}-custom")
     command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     path, manifest = train(config, name, weights_dir=args.weights_dir, command=command)
     if path is None:
