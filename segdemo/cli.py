@@ -261,3 +261,9 @@ def main(argv=None):
     except ValueError as err:  # InputError, ModelFileError and bad options are user mistakes
         print(f"error: {err}", file=sys.stderr)
         return 2
+    except OSError as err:  # a full disk, a missing permission, an output path that is a file
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:  # a second Ctrl-C, e.g. during the final save (which is atomic)
+        print("interrupted", file=sys.stderr)
+        return 130

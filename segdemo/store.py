@@ -48,7 +48,7 @@ def list_models(directory=None):
     manifests = []
     for path in sorted(folder.glob(f"*{MODEL_SUFFIX}")):
         name = path.stem
-        if not NAME_PATTERN.match(name) or path.is_symlink():
+        if not NAME_PATTERN.match(name) or path.is_symlink() or not path.is_file():
             continue
         try:
             manifests.append(read_manifest(name, folder))
@@ -73,7 +73,19 @@ def read_manifest(name, directory=None):
     _, manifest = model_paths(name, directory)
     if not manifest.is_file():
         raise ModelFileError(f"{manifest}: no manifest for model {name!r}")
-    data = json.loads(manifest.read_text())
+    try:
+        data = json.loads(manifest.read_text())
+    except (UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise ModelFileError(f"{manifest.name}: not a valid manifest ({err})") from None
+    if not isinstance(data, dict):
+        raise ModelFileError(f"{manifest.name}: not a valid manifest (expected a JSON object)")
+    classes, palette = data.get("classes"), data.get("palette")
+    if not isinstance(classes, list) or not classes or not all(isinstance(c, str) for c in classes):
+        raise ModelFileError(f"{manifest.name}: no list of class names (\"classes\")")
+    if palette is not None and not (isinstance(palette, list) and len(palette) == len(classes) and all(
+            isinstance(c, list) and len(c) == 3 and all(isinstance(v, int) and 0 <= v <= 255 for v in c)
+            for c in palette)):
+        raise ModelFileError(f"{manifest.name}: the palette must give one [r, g, b] (0..255) per class")
     data["name"] = name
     return data
 
@@ -84,7 +96,7 @@ def resolve(name_or_path, directory=None):
     if path.suffix == MODEL_SUFFIX or len(path.parts) > 1:
         if path.suffix != MODEL_SUFFIX:
             raise ModelFileError(f"{path}: unsupported or unsafe model file (expected a .keras file)")
-        return path.stem, path.resolve().parent
+        return path.stem, path.parent.resolve()  # not path.resolve(): that would follow a symlink
     return str(name_or_path), weights_dir(directory)
 
 
@@ -92,9 +104,10 @@ def load(name_or_path, directory=None):
     """Load a model and its manifest safely.
 
     Only NAME.keras files inside the weights folder (no symlinks) are read, their
-    SHA-256 must match the manifest, Keras loads them with safe_mode=True (no
-    Lambda layers, no arbitrary code) and compile=False, and the model's output
-    must have one channel per class named in the manifest.
+    manifest must list the class names and hold the file's SHA-256, which must match,
+    Keras loads them with safe_mode=True (no Lambda layers, no arbitrary code) and
+    compile=False, and the model's output must have one channel per class named in
+    the manifest.
 
     Returns:
         (keras.Model, manifest dict)
@@ -102,12 +115,16 @@ def load(name_or_path, directory=None):
     import keras
 
     name, folder = resolve(name_or_path, directory)
-    model_path, _ = model_paths(name, folder)
+    model_path, manifest_path = model_paths(name, folder)
+    if model_path.exists() and not model_path.is_file():  # e.g. a SavedModel folder named NAME.keras
+        raise ModelFileError(f"{model_path.name}: unsupported or unsafe model file (not a file)")
     if not model_path.is_file():
         raise ModelFileError(f"{model_path}: no such model")
     manifest = read_manifest(name, folder)
     expected = manifest.get("sha256")
-    if expected and sha256(model_path) != expected:
+    if not expected:
+        raise ModelFileError(f"{manifest_path.name}: no sha256 of the model file: save the model again")
+    if sha256(model_path) != expected:
         raise ModelFileError(f"{model_path.name}: checksum does not match its manifest")
     model = load_keras(model_path)
     n_out = model.outputs[0].shape[-1]
@@ -146,18 +163,31 @@ def without_optimizer(model):
     return copy
 
 
+def _temporary(path):
+    """A new empty hidden file beside `path` (same folder, so that os.replace onto `path` is atomic)."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
+    os.close(fd)
+    return tmp
+
+
+def _sync(path):
+    """Flush a written file to disk, so that a full disk or an I/O error shows up here, not later."""
+    with open(path, "rb") as f:
+        os.fsync(f.fileno())
+
+
 def atomic_write(path, write, check=None):
     """Call write(tmp) on a temporary file beside `path`, then check(tmp), then os.replace it onto `path`.
 
     Nothing is left behind when write or check fails, and `path` keeps its old content.
     """
     path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
+    tmp = _temporary(path)
     try:
         write(tmp)
         if check:
             check(tmp)
+        _sync(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
@@ -169,10 +199,11 @@ def atomic_write(path, write, check=None):
 def save(model, manifest, name, directory=None):
     """Save NAME.keras and NAME.json atomically into the weights folder.
 
-    The model goes to a temporary file beside its destination, is loaded back with
-    safe_mode to prove it is readable, and only then replaces any previous file
-    (os.replace); the manifest follows the same way. A failure at any point leaves
-    the previous model untouched.
+    The model goes to a temporary file beside its destination and is loaded back with
+    safe_mode to prove it is readable; the manifest, with the model's SHA-256, goes to a
+    second temporary file. Only when both are complete on disk do they replace any previous
+    files (os.replace, model first). A failure at any point before that leaves the previous
+    model and manifest untouched and no temporary file behind.
 
     Returns:
         Path of the saved NAME.keras.
@@ -180,17 +211,23 @@ def save(model, manifest, name, directory=None):
     folder = weights_dir(directory)
     folder.mkdir(parents=True, exist_ok=True)
     model_path, manifest_path = model_paths(name, folder)
-    checked = {}
-
-    def check(tmp):
-        load_keras(tmp)
-        checked.update(sha256=sha256(tmp), size_bytes=os.path.getsize(tmp))
-
-    def write_manifest(tmp):
-        with open(tmp, "w") as f:
-            json.dump({**manifest, "name": name, **checked}, f, indent=2)
+    model_tmp, manifest_tmp = _temporary(model_path), _temporary(manifest_path)
+    try:
+        without_optimizer(model).save(model_tmp)
+        load_keras(model_tmp)
+        with open(manifest_tmp, "w") as f:
+            json.dump({**manifest, "name": name, "sha256": sha256(model_tmp),
+                       "size_bytes": os.path.getsize(model_tmp)}, f, indent=2)
             f.write("\n")
-
-    atomic_write(model_path, without_optimizer(model).save, check)
-    atomic_write(manifest_path, write_manifest)
+        for tmp in (model_tmp, manifest_tmp):
+            _sync(tmp)
+            os.chmod(tmp, 0o644)
+        # Only a crash between these two renames can pair the new model with the old
+        # manifest, and load() then refuses it by its checksum rather than misreading it.
+        os.replace(model_tmp, model_path)
+        os.replace(manifest_tmp, manifest_path)
+    finally:
+        for tmp in (model_tmp, manifest_tmp):
+            if os.path.exists(tmp):
+                os.unlink(tmp)
     return model_path
