@@ -12,9 +12,11 @@ import os
 
 os.environ["GRADIO_ANALYTICS_ENABLED"] = "False"  # before gradio is imported
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+os.environ.setdefault("MPLBACKEND", "Agg")  # figures are drawn off screen, in worker threads
 
 import argparse  # noqa: E402
 import contextlib  # noqa: E402
+import functools  # noqa: E402
 import html  # noqa: E402
 import queue  # noqa: E402
 import re  # noqa: E402
@@ -26,13 +28,10 @@ import traceback  # noqa: E402
 import uuid  # noqa: E402
 from collections import OrderedDict  # noqa: E402
 from pathlib import Path  # noqa: E402
+from unittest import mock  # noqa: E402
 
 import cv2  # noqa: E402
 import gradio as gr  # noqa: E402
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -53,7 +52,6 @@ DEFAULT_MODEL = "camvid-fcn8s"  # warmed at start-up and selected when present
 THING_CLASSES = ("Car", "Pedestrian", "Bicyclist", "SignSymbol", "Pole")
 MAX_LOADED_MODELS = 8  # Segmenters kept in memory (least recently used dropped first)
 DISPLAY_MAX_SIDE = 1600  # larger photos are shrunk before segmenting, to keep the page fast
-NO_VOID_LABEL = 1000  # ignore_index when the masks have no void label (outside every class)
 APP_COMMAND = "app.py (Train tab)"  # recorded in manifests; such models may be retrained in place
 WORST_IMAGES = 3  # evaluation: how many lowest-mIoU images to show
 TRAIN_SAMPLES = 2  # training: validation images whose predictions refresh each epoch
@@ -61,6 +59,14 @@ MAX_PLOT_POINTS = 400  # training loss curve points shown (older steps are thinn
 PROBE_SIDE = 224  # the model card lists layer output shapes for a square photo of this side
 CLASS_COLUMNS = ("class", "IoU", "accuracy", "Dice", "pixels")
 LAYER_COLUMNS = ("layer", "type", "output shape", "params")
+LOSS_CHOICES = [("cross-entropy", "ce"), ("weighted cross-entropy", "weighted-ce"), ("Dice", "dice"),
+                ("focal", "focal")]
+WEIGHT_CHOICES = [("none", "none"), ("median frequency (SegNet)", "median-frequency")]
+PICKERS = ("seg_model", "cmp_models", "card_model", "eval_model", "fcn_model")  # refresh_pickers' order
+HEAT_KINDS = ("confidence (max softmax)", "uncertainty (entropy)")
+SEG_QUEUE = {"concurrency_id": "segment", "concurrency_limit": 2}  # model runs: at most two at once
+VIEW_QUEUE = {"concurrency_id": "view", "concurrency_limit": 4, "show_progress": "hidden"}  # no model run
+PRIVATE = {"api_visibility": "private"}  # UI-only events: not API endpoints
 QUEUE_SIZE = 64
 MAX_FILE_SIZE = "200mb"
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal", neutral_hue="slate",  # system fonts:
@@ -74,6 +80,7 @@ CSS = """
          color: var(--body-text-color); white-space: nowrap; }
 .segdemo-legend { padding: .25em .5em; }
 .segdemo-gallery .grid-wrap { padding-top: 2.8em; }  /* keep the label off the first thumbnails */
+.segdemo-gallery .thumbnail-item { aspect-ratio: 4 / 3; }  /* photos, not squares: captions stay in view */
 @media (max-width: 640px) {  /* phones: two thumbnails a row, none cut off */
   .segdemo-gallery .grid-container { grid-template-columns: repeat(2, minmax(0, 1fr)) !important; }
 }
@@ -242,6 +249,45 @@ def progress_html(fraction, text):
             f'</div></div><div class="progress-text">{html.escape(text)}</div>')
 
 
+def progress_text(p, stop):
+    """'Epoch 2/5 · step 10/46 · loss 0.734 · best val mIoU 0.31 · 1 min 20 s left'."""
+    parts = [f"Epoch {p.epoch}/{p.epochs}", f"step {p.step}/{p.steps}"]
+    if np.isfinite(p.loss):
+        parts.append(f"loss {p.loss:.3f}")
+    if p.history:
+        parts.append(f"best val mIoU {max(h['val_miou'] or 0 for h in p.history):.3f}")
+    parts.append("stopping after this step..." if stop.is_set() else f"{format_seconds(p.eta_seconds)} left")
+    return " · ".join(parts)
+
+
+def progress_batches(events, interval=0.5):
+    """Lists of the training.Progress items put on a queue, one list per `interval` at most, until None."""
+    while True:
+        try:
+            batch = [events.get(timeout=interval)]
+        except queue.Empty:
+            continue
+        while not events.empty():
+            batch.append(events.get_nowait())
+        items = [p for p in batch if p is not None]
+        if items:
+            yield items
+        if len(items) < len(batch):
+            return
+
+
+def loss_frame(losses):
+    """(step, loss) pairs as a DataFrame for the loss plot, thinned to MAX_PLOT_POINTS."""
+    frame = pd.DataFrame(losses[:: max(1, len(losses) // MAX_PLOT_POINTS)], columns=["step", "loss"])
+    return frame.astype({"step": "int64", "loss": "float64"})  # numbers, also when empty: numeric axes
+
+
+def miou_frame(history):
+    """training.Progress history as a DataFrame for the val mIoU plot."""
+    frame = pd.DataFrame([(h["epoch"], h["val_miou"]) for h in history], columns=["epoch", "val mIoU"])
+    return frame.astype({"epoch": "int64", "val mIoU": "float64"})
+
+
 def per_class_table(scores):
     """metrics.scores -> DataFrame with one row per class."""
     rows = [{"class": name, "IoU": m["iou"], "accuracy": m["accuracy"], "Dice": m["dice"],
@@ -252,7 +298,7 @@ def per_class_table(scores):
 
 def summary_markdown(scores):
     """The headline metrics of metrics.scores as a Markdown table."""
-    return ("| mIoU | fwIoU | pixel accuracy | mean class accuracy | mean Dice |\n"
+    return ("| mIoU | fwIoU | pixel acc. | class acc. | Dice |\n"
             "|---:|---:|---:|---:|---:|\n"
             f"| **{metric(scores['miou'])}** | {metric(scores['fwiou'])} | "
             f"{metric(scores['pixel_accuracy'])} | {metric(scores['mean_class_accuracy'])} | "
@@ -272,7 +318,6 @@ def confusion_figure(cm, classes):
                 cbar_kws={"label": "share of the true class's pixels"})
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
-    ax.set_title("Confusion matrix (rows sum to 1)")
     ax.tick_params(axis="x", labelrotation=60)
     ax.tick_params(axis="y", labelrotation=0)
     return fig
@@ -289,7 +334,7 @@ def layer_table(model):
             outputs.append(tensor)
             owners.append(i)
     probe = keras.Model(model.inputs, outputs)
-    values = probe(np.zeros((1, PROBE_SIDE, PROBE_SIDE, 3), np.float32), training=False)
+    values = probe([np.zeros((1, PROBE_SIDE, PROBE_SIDE, 3), np.float32)], training=False)
     shapes = [[] for _ in model.layers]
     for i, value in zip(owners, values):
         shapes[i].append(" x ".join(str(d) for d in value.shape[1:]))
@@ -309,7 +354,8 @@ def model_card_markdown(manifest, params):
     classes = manifest.get("classes", [])
     epochs = recipe.get("epochs", "-")
     lines = [
-        f"### {manifest['name']}: {arch_label(manifest.get('arch'))}, width x{manifest.get('width', '-')}",
+        f"### {manifest['name']}: {arch_label(manifest.get('arch'))} on a VGG16 encoder of width "
+        f"x{manifest.get('width', '-')}",
         f"**{params:,} parameters** · {len(classes)} classes: {', '.join(map(str, classes))}",
         "",
         f"- **Training data:** {data_info.get('n_train', '-')} images "
@@ -328,6 +374,33 @@ def model_card_markdown(manifest, params):
         summary_markdown(val) if val else "-",
     ]
     return "\n".join(lines)
+
+
+def _photo_component():
+    """The Photo class: a gr.Image(type="filepath") whose uploads segdemo reads and checks.
+
+    gradio's own preprocessing opens every upload with PIL and fails with no message on a file
+    that is not an image; Photo hands the uploaded path to the handler, where files.read_image
+    raises an InputError that names the file and the problem. Data URLs (some webcam and
+    clipboard captures) still go through gradio. `is_template` keeps gradio's Image front end.
+    gradio writes a .pyi stub beside the file that defines a component class; the app must not
+    write into its source folder, so that step is skipped while the class is made.
+    """
+    import gradio.component_meta
+
+    with mock.patch.object(gradio.component_meta, "create_or_modify_pyi", lambda *args: None):
+        class Photo(gr.Image):
+            is_template = True
+
+            def preprocess(self, payload):
+                if payload is None or payload.path is None or (payload.url or "").startswith("data:"):
+                    return super().preprocess(payload)
+                return payload.path  # gradio has checked that it is an upload of this app
+
+    return Photo
+
+
+Photo = _photo_component()
 
 
 # ----------------------------------------------------------------------------- loaded models
@@ -452,13 +525,14 @@ class Handlers:
 
     # --- model pickers
 
+    def picker_update(self, fcn_only=False):
+        """gr.update with the weights folder's models (only the FCNs if fcn_only) as choices."""
+        return gr.update(choices=[(model_label(m), m["name"]) for m in list_models()
+                                  if not fcn_only or m.get("arch") in FCN_ARCHS])
+
     def refresh_pickers(self):
-        """Choices for the Segment, Compare, model-card and Evaluate pickers, and the FCN picker."""
-        manifests = list_models()
-        choices = [(model_label(m), m["name"]) for m in manifests]
-        fcn = [(model_label(m), m["name"]) for m in manifests if m.get("arch") in FCN_ARCHS]
-        return (gr.update(choices=choices), gr.update(choices=choices), gr.update(choices=choices),
-                gr.update(choices=choices), gr.update(choices=fcn))
+        """Fresh choices for every model picker, in the order of PICKERS."""
+        return tuple(self.picker_update(fcn_only=key == "fcn_model") for key in PICKERS)
 
     def warm_default(self):
         """Load and warm the default model, so that the first click is fast. Returns its name."""
@@ -482,7 +556,7 @@ class Handlers:
                 for m in viz.binary_maps(result.labels, result.classes)]
         state = {"image": rgb, "labels": result.labels, "color": color, "classes": result.classes,
                  "confidence": result.confidence, "entropy": viz.entropy(result.probs),
-                 "stem": safe_filename(Path(image_path).stem), "model": model}
+                 "stem": safe_filename(Path(image_path).stem)}
         default = sticker_default(entries)
         h, w = rgb.shape[:2]
         info = badges(self.device, f"{1000 * result.seconds:.0f} ms last run",
@@ -508,7 +582,7 @@ class Handlers:
         """Confidence (max softmax) or uncertainty (entropy) heatmap from the last result."""
         if not state:
             return gr.skip(), gr.skip()
-        if kind == "uncertainty (entropy)":
+        if kind == HEAT_KINDS[1]:
             values = state["entropy"]
             text = (f"Uncertainty: bright = unsure. Mean entropy {values.mean():.2f} "
                     f"(0 = certain, 1 = all classes equally likely).")
@@ -517,6 +591,12 @@ class Handlers:
         text = (f"Confidence: bright = sure, dark = unsure. Mean {values.mean():.2f}; "
                 f"{100 * (values < 0.5).mean():.0f}% of pixels below 0.5.")
         return viz.heatmap(values, cmap="viridis"), text
+
+    def sticker_auto(self, state, class_name, border):
+        """sticker, after a segmentation or a slider move: nothing to do (and no error) without a result."""
+        if not state or class_name not in state["classes"]:
+            return gr.skip(), gr.skip()
+        return self.sticker(state, class_name, border)
 
     def sticker(self, state, class_name, border):
         """Cut the chosen class out as an RGBA PNG with a light outline; preview on a checkerboard."""
@@ -531,8 +611,7 @@ class Handlers:
                                border=int(border), name=class_name)
             path = viz.save_png(self.out_path(f"{state['stem']}-{safe_filename(class_name)}-sticker.png"),
                                 rgba)
-        return viz.checkerboard(rgba), gr.update(value=str(path), label=f"Download {class_name} sticker (PNG)",
-                                                 interactive=True)
+        return viz.checkerboard(rgba), str(path)
 
     # --- Compare tab
 
@@ -543,34 +622,32 @@ class Handlers:
             raise gr.Error("Tick at least one model to compare.")
         gallery, rows = [], []
         for name in models:
-            manifest = checked_model(name)
             segmenter = self.segmenters.get(name)
             with user_errors():
                 result = segmenter.segment(rgb)
-            miou = val_miou(manifest)
+            miou = val_miou(segmenter.manifest)
             gallery.append((viz.colorize(result.labels, result.palette),
-                            f"{arch_label(manifest.get('arch'))} · {name} · val mIoU {metric(miou, 2)} · "
+                            f"{arch_label(segmenter.manifest.get('arch'))} · mIoU {metric(miou, 2)} · "
                             f"{1000 * result.seconds:.0f} ms"))
-            rows.append(f"| {name} | {arch_label(manifest.get('arch'))} | {metric(miou)} | "
-                        f"{1000 * result.seconds:.0f} ms | {segmenter.model.count_params():,} |")
-        table = ("| model | architecture | val mIoU | time on this image | parameters |\n"
-                 "|:---|:---|---:|---:|---:|\n" + "\n".join(rows)
-                 + f"\n\nTimes on {self.device}.")
+            rows.append(f"| {name} | {metric(miou)} | {1000 * result.seconds:.0f} ms | "
+                        f"{segmenter.model.count_params() / 1e6:.2f} M |")
+        table = ("| model | val mIoU | time | parameters |\n"
+                 "|:---|---:|---:|---:|\n" + "\n".join(rows)
+                 + f"\n\nTime: this photo on {self.device}.")
         stages = []
         if fcn_model:
             segmenter = self.segmenters.get(fcn_model)
             with user_errors():
                 for title, labels in segmenter.stages(rgb):
-                    stages.append((viz.colorize(labels, segmenter.palette), f"{fcn_model}: {title}"))
+                    stages.append((viz.colorize(labels, segmenter.palette), title))
         return gallery, table, stages
 
     def model_card(self, name):
         """Model card: summary Markdown, layer table, per-class validation table."""
         if not name:
             return "Pick a model.", None, None
-        manifest = checked_model(name)
         segmenter = self.segmenters.get(name)
-        model = segmenter.model
+        manifest, model = segmenter.manifest, segmenter.model
         val = (manifest.get("metrics") or {}).get("val")
         return (model_card_markdown(manifest, model.count_params()), layer_table(model),
                 per_class_table(val) if val else None)
@@ -591,6 +668,13 @@ class Handlers:
                        "they are fixed.")
         return report.to_markdown(), gr.update(interactive=report.ok)
 
+    def check_dataset_auto(self, image_files, mask_files, image_zip, mask_zip, class_text, void):
+        """check_dataset as soon as both images and masks are uploaded; a hint until then."""
+        if not (image_files or image_zip) or not (mask_files or mask_zip):
+            return ("Upload the images and the masks (folders or zips); they are checked as soon as "
+                    "both are here."), gr.update(interactive=False)
+        return self.check_dataset(image_files, mask_files, image_zip, mask_zip, class_text, void)
+
     def _validation_samples(self, report, config):
         """A few validation images and masks (as train() splits them) to show predictions on."""
         picked = split_indices(report.n_pairs, config.val_split, config.seed)[:TRAIN_SAMPLES]
@@ -602,15 +686,32 @@ class Handlers:
                 samples.append((files.read_image(image_path), mask, image_path.name))
         return samples
 
-    def _sample_gallery(self, segmenter, samples, classes, ignore, caption):
-        """Photo, truth and prediction for each sample."""
-        palette = viz.hls_palette(len(classes))
+    @staticmethod
+    def _sample_gallery(segmenter, samples, caption):
+        """Photo, truth and prediction for each sample (labels outside the classes, e.g. void, black)."""
         items = []
         for image, mask, filename in samples:
             pred = segmenter.segment(image).labels
-            items += [(image, filename), (viz.colorize(mask, palette, ignore_index=ignore), "truth"),
-                      (viz.colorize(pred, palette), caption)]
+            items += [(image, filename), (viz.colorize(mask, segmenter.palette), "truth"),
+                      (viz.colorize(pred, segmenter.palette), caption)]
         return items
+
+    def _train_config(self, name, classes, ignore, arch, width, epochs, batch_size, crop, lr, loss,
+                      class_weights, val_split, steps_per_epoch):
+        """A checked TrainConfig (folders filled in later); gr.Error for a bad name or option."""
+        with user_errors():
+            store.check_name(name)
+        existing = {m["name"]: m for m in store.list_models()}
+        if name in existing and (existing[name].get("training") or {}).get("command") != APP_COMMAND:
+            raise gr.Error(f"A model named {name!r} already exists and was not trained here: "
+                           f"choose another name.")
+        with user_errors():
+            return training.TrainConfig(
+                arch=arch, width=float(width), epochs=int(epochs), batch_size=int(batch_size),
+                crop=(int(crop), int(crop)), lr=float(lr), loss=loss, class_weights=class_weights,
+                val_split=float(val_split), steps_per_epoch=int(steps_per_epoch or 0),
+                ignore_index=ignore, classes=classes,
+                fc_channels=max(64, int(4096 * float(width)))).check()
 
     def train(self, image_files, mask_files, image_zip, mask_zip, class_text, void, arch, width,
               epochs, batch_size, crop, lr, loss, class_weights, val_split, steps_per_epoch, name):
@@ -620,92 +721,55 @@ class Handlers:
         model pickers. Stop (or cancelling the call) keeps the best epoch so far.
         """
         ui = self.ui
-        with user_errors():
-            store.check_name(name)
-        existing = {m["name"]: m for m in store.list_models()}
-        if name in existing and (existing[name].get("training") or {}).get("command") != APP_COMMAND:
-            raise gr.Error(f"A model named {name!r} already exists and was not trained here: "
-                           f"choose another name.")
         classes, ignore = parse_class_names(class_text), void_label(void)
-        with user_errors():
-            config = training.TrainConfig(
-                arch=arch, width=float(width), epochs=int(epochs), batch_size=int(batch_size),
-                crop=(int(crop), int(crop)), lr=float(lr), loss=loss, class_weights=class_weights,
-                val_split=float(val_split), steps_per_epoch=int(steps_per_epoch or 0),
-                ignore_index=NO_VOID_LABEL if ignore is None else ignore, classes=classes,
-                fc_channels=max(64, int(4096 * float(width)))).check()
-        stop = threading.Event()
-        token = uuid.uuid4().hex
-        events = queue.Queue()
-        outcome = {}
+        config = self._train_config(name, classes, ignore, arch, width, epochs, batch_size, crop, lr, loss,
+                                    class_weights, val_split, steps_per_epoch)
+        stop, token, events, outcome = threading.Event(), uuid.uuid4().hex, queue.Queue(), {}
+        losses, history, shown_best = [], [], None
+
+        def work():
+            try:
+                outcome["result"] = training.train(config, name, on_progress=events.put, stop_event=stop,
+                                                   command=APP_COMMAND)
+            except Exception as err:  # shown to the user below
+                outcome["error"] = err
+                traceback.print_exc()
+            finally:
+                events.put(None)
 
         with dataset_folders(image_files, mask_files, image_zip, mask_zip) as (image_dir, mask_dir):
             report = check_report(image_dir, mask_dir, classes, ignore)
             if not report.ok:
                 raise gr.Error("The data set has problems (see the report under Check): "
                                + "; ".join(report.errors[:3]))
-            config.images, config.masks = str(image_dir), str(mask_dir)
+            config.images, config.masks = str(image_dir), str(mask_dir)  # train() reads them at its start
             samples = self._validation_samples(report, config)
-            shown_classes = classes or tuple(f"class {i}" for i in range(max(1, report.num_classes_found)))
-
-            def work():
-                try:
-                    outcome["result"] = training.train(config, name, on_progress=events.put,
-                                                       stop_event=stop, command=APP_COMMAND)
-                except Exception as err:  # reported to the user below
-                    outcome["error"] = err
-                    traceback.print_exc()
-                finally:
-                    events.put(None)
-
-            self.runs[token] = stop
+            sample_classes = classes or tuple(f"class {i}" for i in range(max(1, report.num_classes_found)))
             thread = threading.Thread(target=work, name=f"train-{name}", daemon=True)
+            self.runs[token] = stop
             thread.start()
-            losses, history = [], []
-            checkpoint = store.weights_dir() / ".checkpoints" / f"{name}.keras"
-            checkpoint_stamp = None
             try:
                 yield {ui["status"]: progress_html(0, f"Loading {report.n_pairs} image/mask pairs..."),
                        ui["start"]: gr.update(interactive=False), ui["stop"]: gr.update(interactive=True),
                        ui["run"]: token, ui["result"]: "", ui["samples"]: None,
-                       ui["loss_plot"]: pd.DataFrame({"step": [], "loss": []}),
-                       ui["miou_plot"]: pd.DataFrame({"epoch": [], "val mIoU": []})}
-                finished, last = False, None
-                while not finished:
-                    try:
-                        item = events.get(timeout=0.5)
-                    except queue.Empty:
-                        continue
-                    batch = [item]
-                    while not events.empty():
-                        batch.append(events.get_nowait())
-                    epoch_done = False
-                    for p in batch:
-                        if p is None:
-                            finished = True
-                            continue
-                        last = p
-                        if p.phase == "train" and np.isfinite(p.loss):
-                            losses.append(((p.epoch - 1) * p.steps + p.step, p.loss))
-                        if p.phase == "epoch":
-                            epoch_done, history = True, p.history
-                    if last is None:
-                        continue
-                    update = {ui["status"]: progress_html(last.fraction, self._progress_text(last, stop))}
-                    step_losses = losses[:: max(1, len(losses) // MAX_PLOT_POINTS)]
-                    update[ui["loss_plot"]] = pd.DataFrame(step_losses, columns=["step", "loss"])
-                    if epoch_done:
-                        update[ui["miou_plot"]] = pd.DataFrame(
-                            [(h["epoch"], h["val_miou"]) for h in history], columns=["epoch", "val mIoU"])
-                        stamp = checkpoint.stat().st_mtime_ns if checkpoint.exists() else None
-                        if samples and stamp and stamp != checkpoint_stamp:
-                            checkpoint_stamp = stamp
-                            with contextlib.suppress(ValueError, OSError):
-                                best = infer.Segmenter(store.load_keras(checkpoint),
-                                                       {"name": name, "classes": list(shown_classes)})
+                       ui["loss_plot"]: loss_frame(losses), ui["miou_plot"]: miou_frame(history)}
+                for batch in progress_batches(events):
+                    losses += [((p.epoch - 1) * p.steps + p.step, p.loss) for p in batch
+                               if p.phase == "train" and np.isfinite(p.loss)]
+                    last = batch[-1]
+                    update = {ui["status"]: progress_html(last.fraction, progress_text(last, stop)),
+                              ui["loss_plot"]: loss_frame(losses)}
+                    if last.history != history:  # an epoch ended: validation scores and a better model?
+                        history = last.history
+                        update[ui["miou_plot"]] = miou_frame(history)
+                        best = max(history, key=lambda h: h["val_miou"] or 0)["epoch"]
+                        if samples and best != shown_best and last.checkpoint:
+                            shown_best = best
+                            with contextlib.suppress(ValueError, OSError):  # replaced while read: next time
+                                segmenter = infer.Segmenter(store.load_keras(last.checkpoint),
+                                                            {"name": name, "classes": list(sample_classes)})
                                 update[ui["samples"]] = self._sample_gallery(
-                                    best, samples, shown_classes, ignore,
-                                    f"prediction (best epoch so far, {last.epoch})")
+                                    segmenter, samples, f"prediction (epoch {best})")
                     yield update
             finally:
                 if thread.is_alive():  # cancelled or disconnected: stop cleanly, keep the best epoch
@@ -714,49 +778,29 @@ class Handlers:
                 self.runs.pop(token, None)
 
         done = {ui["start"]: gr.update(interactive=True), ui["stop"]: gr.update(interactive=False),
-                ui["run"]: None}
+                ui["run"]: None, ui["loss_plot"]: loss_frame(losses), ui["miou_plot"]: miou_frame(history)}
         if "error" in outcome:
             err = outcome["error"]
             message = str(err) if isinstance(err, ValueError) else f"{err.__class__.__name__}: {err}"
             yield {**done, ui["status"]: progress_html(0, "Training failed.")}
             raise gr.Error(f"Training failed: {message}")
-        path, manifest = outcome.get("result", (None, None))
+        path, manifest = outcome["result"]
         if path is None:
             yield {**done, ui["status"]: progress_html(0, "Stopped before the first epoch ended."),
                    ui["result"]: "**Nothing saved**: training stopped before the first epoch ended."}
             return
-        segmenter = self.segmenters.get(name)
-        best_epoch = manifest["metrics"]["epoch"]
-        run = manifest["training"]
-        pickers = self.refresh_pickers()
-        final = {
-            **done,
-            ui["status"]: progress_html(1.0, f"{'Stopped' if run['stopped_early'] else 'Finished'}: "
-                                             f"{run['epochs_run']} epoch{'s' if run['epochs_run'] != 1 else ''} in {format_seconds(run['seconds'])}."),
-            ui["result"]: (f"Saved **{name}** ({arch_label(arch)}): val mIoU "
-                           f"**{metric(val_miou(manifest))}** at epoch {best_epoch}. It is now in the "
-                           f"model pickers of the Segment, Compare and Evaluate tabs.\n\n"
-                           + summary_markdown(manifest["metrics"]["val"])),
-            ui["seg_model"]: pickers[0], ui["cmp_models"]: pickers[1], ui["card_model"]: pickers[2],
-            ui["eval_model"]: pickers[3], ui["fcn_model"]: pickers[4],
-        }
+        best_epoch, run = manifest["metrics"]["epoch"], manifest["training"]
+        ran = (f"{'Stopped' if run['stopped_early'] else 'Finished'}: {run['epochs_run']} "
+               f"epoch{'s' if run['epochs_run'] != 1 else ''} in {format_seconds(run['seconds'])}.")
+        saved = (f"Saved **{name}** ({arch_label(arch)}): val mIoU **{metric(val_miou(manifest))}** at epoch "
+                 f"{best_epoch}. It is now in the model pickers of the Segment, Compare and Evaluate tabs."
+                 f"\n\n{summary_markdown(manifest['metrics']['val'])}")
+        final = {**done, ui["status"]: progress_html(1.0, ran), ui["result"]: saved,
+                 **dict(zip([ui[k] for k in PICKERS], self.refresh_pickers()))}
         if samples:
-            final[ui["samples"]] = self._sample_gallery(segmenter, samples, manifest["classes"], ignore,
-                                                        f"prediction (saved model, epoch {best_epoch})")
+            final[ui["samples"]] = self._sample_gallery(self.segmenters.get(name), samples,
+                                                        f"prediction (epoch {best_epoch})")
         yield final
-
-    @staticmethod
-    def _progress_text(p, stop):
-        """'Epoch 2/5 · step 10/46 · loss 0.734 · best val mIoU 0.31 · 1 min 20 s left'."""
-        parts = [f"Epoch {p.epoch}/{p.epochs}", f"step {p.step}/{p.steps}"]
-        if np.isfinite(p.loss):
-            parts.append(f"loss {p.loss:.3f}")
-        if p.history:
-            parts.append(f"best val mIoU {max(h['val_miou'] or 0 for h in p.history):.3f}")
-        if p.phase == "epoch":
-            parts.append(f"epoch {p.epoch} validated")
-        parts.append("stopping after this step..." if stop.is_set() else f"{format_seconds(p.eta_seconds)} left")
-        return " · ".join(parts)
 
     def stop_training(self, token):
         """Ask this session's run to stop at its next step; the best epoch so far is saved."""
@@ -772,12 +816,10 @@ class Handlers:
 
     def evaluate(self, model, image_files, mask_files, image_zip, mask_zip, progress=gr.Progress()):
         """Score a model on a labelled data set: metrics, confusion matrix, worst images."""
-        manifest = checked_model(model)
         segmenter = self.segmenters.get(model)
-        classes = list(manifest["classes"])
-        ignore = manifest.get("ignore_index")
+        classes, ignore = list(segmenter.classes), segmenter.manifest.get("ignore_index")
         cm = np.zeros((len(classes), len(classes)), np.int64)
-        per_image = []
+        worst = []  # (mIoU, file name, image, truth, prediction), the WORST_IMAGES lowest so far
         with dataset_folders(image_files, mask_files, image_zip, mask_zip) as (image_dir, mask_dir):
             report = check_report(image_dir, mask_dir, classes, ignore)
             if not report.ok:
@@ -791,18 +833,20 @@ class Handlers:
                     one = metrics.confusion_matrix(truth, pred, len(classes), ignore)
                 cm += one
                 miou = metrics.scores(one, classes)["miou"]
-                per_image.append((miou if miou is not None else 1.0, image_path.name, image, truth, pred))
+                if miou is not None:  # None: nothing labelled in this image
+                    worst = sorted(worst + [(miou, image_path.name, image, truth, pred)],
+                                   key=lambda r: r[0])[:WORST_IMAGES]
         scores = metrics.scores(cm, classes)
-        worst = sorted(per_image, key=lambda r: r[0])[:WORST_IMAGES]
         gallery = []
         for miou, filename, image, truth, pred in worst:
-            gallery += [(image, f"{filename} · mIoU {miou:.2f}"),
+            gallery += [(image, f"mIoU {miou:.2f} · {filename}"),
                         (viz.colorize(truth, segmenter.palette, ignore_index=ignore), "truth (black: void)"),
-                        (viz.colorize(pred, segmenter.palette), f"{model} prediction")]
+                        (viz.colorize(pred, segmenter.palette), "prediction")]
         summary = (f"**{model}** on {report.n_pairs} images ({scores['n_pixels']:,} labelled pixels)\n\n"
                    + summary_markdown(scores))
         if scores["undefined"]:
-            summary += f"\n\nAbsent from truth and prediction (left out of the means): {', '.join(scores['undefined'])}"
+            summary += ("\n\nAbsent from truth and prediction (left out of the means): "
+                        + ", ".join(scores["undefined"]))
         return summary, per_class_table(scores), confusion_figure(cm, classes), gallery
 
 
@@ -827,239 +871,236 @@ def dataset_upload(prefix):
     return image_files, mask_files, image_zip, mask_zip
 
 
+def _segment_tab(handlers, choices, default, ui):
+    """Segment: photo in; mask, legend, overlay, binary maps, confidence and a sticker out."""
+    gr.Markdown("Upload, paste or take a photo (or click an example). The model colours each pixel by "
+                "class; slide the opacity to compare with the photo.", elem_classes="intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=300):
+            image = Photo(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
+                          height=300, elem_id="photo")
+            model = ui["seg_model"] = gr.Dropdown(
+                choices, value=default, label="Model", allow_custom_value=True, elem_id="seg-model",
+                info="val mIoU: how well it did on validation images (1 = perfect)")
+            run = gr.Button("Segment", variant="primary", elem_id="segment-button")
+            info = gr.HTML(badges(handlers.device if default else "no model loaded"), elem_id="seg-info")
+            examples = gr.Examples(EXAMPLES, inputs=image, examples_per_page=6, elem_id="seg-examples",
+                                   label="Examples: CamVid validation frames (click one)")
+        with gr.Column(scale=1, min_width=280):
+            mask = gr.Image(label="Class mask", format="png", interactive=False, height=300, elem_id="mask")
+            legend = gr.HTML('<div class="segdemo-legend" style="opacity:.7"><em>The classes found will be '
+                             'listed here, largest first.</em></div>', elem_id="legend", padding=True)
+            maps = gr.Gallery(label="One map per class found", format="png", columns=2, height=330,
+                              object_fit="contain", elem_id="binary-maps", elem_classes="segdemo-gallery")
+        with gr.Column(scale=1, min_width=280):
+            overlay = gr.Image(label="Overlay", format="png", interactive=False, height=300,
+                               elem_id="overlay")
+            opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity", elem_id="opacity",
+                                info="0 = photo only, 1 = mask only")
+            heat = gr.Image(label="Where is the model unsure?", format="png", interactive=False, height=260,
+                            elem_id="confidence")
+            heat_kind = gr.Radio(list(HEAT_KINDS), value=HEAT_KINDS[0], show_label=False)
+            heat_text = gr.Markdown("Bright = sure, dark = unsure.")
+    gr.Markdown("### Sticker\nCut one class out of the photo as a transparent PNG with a light outline "
+                "(the outline is the mask minus its erosion).")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=260):
+            sticker_class = gr.Dropdown([], label="Class", allow_custom_value=True, elem_id="sticker-class",
+                                        info="starts with the largest object class found")
+            border = gr.Slider(0, 21, value=5, step=1, label="Outline (erosion size, px)",
+                               info="0 or 1: no outline")
+            download = gr.DownloadButton("Download sticker (PNG)", value=None, variant="primary",
+                                         elem_id="sticker-download")
+        with gr.Column(scale=2, min_width=300):
+            sticker = gr.Image(label="Sticker (checkerboard = transparent)", format="png", interactive=False,
+                               height=260, elem_id="sticker")
+    result = gr.State(None)  # the last segmentation, for re-blending and stickers without a model run
+
+    inputs = [image, model, opacity, heat_kind]
+    outputs = [mask, legend, overlay, maps, heat, heat_text, info, sticker_class, result]
+    sticker_io = dict(inputs=[result, sticker_class, border], outputs=[sticker, download], **VIEW_QUEUE)
+    segmented = run.click(handlers.segment, inputs, outputs, api_name="segment", **SEG_QUEUE)
+    sticker_class.input(handlers.sticker, **sticker_io, api_name="sticker")
+    # The UI's own events: no API endpoints; a result-less sticker or an emptied photo changes nothing.
+    segmented.then(handlers.sticker_auto, **sticker_io, **PRIVATE)
+    for trigger in (image.upload, model.input, examples.load_input_event.then):
+        trigger(handlers.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE).then(
+            handlers.sticker_auto, **sticker_io, **PRIVATE)
+    border.release(handlers.sticker_auto, **sticker_io, **PRIVATE)
+    opacity.change(handlers.blend, [result, opacity], overlay, trigger_mode="always_last", **VIEW_QUEUE,
+                   **PRIVATE)
+    heat_kind.change(handlers.heat, [result, heat_kind], [heat, heat_text], **VIEW_QUEUE, **PRIVATE)
+
+
+def _compare_tab(handlers, choices, fcn_choices, default, ui):
+    """Compare & look inside: every model on one photo, one FCN's stages, model cards."""
+    gr.Markdown("One photo through every model, side by side; then inside one FCN; then each model's card.",
+                elem_classes="intro")
+    shipped = [n for _, n in choices if n.startswith("camvid-")] or [n for _, n in choices][:4]
+    default_fcn = DEFAULT_MODEL if DEFAULT_MODEL in [n for _, n in fcn_choices] else (
+        fcn_choices[-1][1] if fcn_choices else None)
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=1, min_width=280):
+            image = Photo(EXAMPLES[2] if EXAMPLES else None, label="Photo", type="filepath",
+                          sources=["upload", "clipboard"], height=240, elem_id="compare-photo")
+            examples = gr.Examples(EXAMPLES, inputs=image, label="Examples (click one)", examples_per_page=6)
+        with gr.Column(scale=1, min_width=280):
+            models = ui["cmp_models"] = gr.CheckboxGroup(choices, value=shipped, label="Models to compare")
+            fcn = ui["fcn_model"] = gr.Dropdown(fcn_choices, value=default_fcn, allow_custom_value=True,
+                                                label="FCN to look inside")
+            run = gr.Button("Compare", variant="primary", elem_id="compare-button")
+            table = gr.Markdown()
+    gallery = gr.Gallery(label="Every model on the same photo", format="png", columns=4, height=310,
+                         object_fit="contain", elem_id="compare-gallery", elem_classes="segdemo-gallery")
+    gr.Markdown(SKIP_TEXT)
+    gr.Markdown(FCN_INSIDE_TEXT)
+    stages = gr.Gallery(label="Inside the FCN: stride 32 → 16 → 8", format="png", columns=3, height=380,
+                        object_fit="contain", elem_id="stages", elem_classes="segdemo-gallery")
+    gr.Markdown("### Model card")
+    card = ui["card_model"] = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
+    card_text = gr.Markdown()
+    with gr.Row(equal_height=False):
+        card_classes = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Validation scores per class",
+                                    interactive=False, max_height=420)
+        card_layers = gr.Dataframe(headers=list(LAYER_COLUMNS), interactive=False, max_height=420,
+                                   label=f"Layers (output shapes for a {PROBE_SIDE}x{PROBE_SIDE} photo)")
+
+    compare_io = dict(inputs=[image, models, fcn], outputs=[gallery, table, stages], concurrency_id="compare",
+                      concurrency_limit=1)
+    card_io = dict(inputs=card, outputs=[card_text, card_layers, card_classes], **VIEW_QUEUE)
+    run.click(handlers.compare, **compare_io, api_name="compare")
+    card.change(handlers.model_card, **card_io, api_name="model_card")
+    examples.load_input_event.then(handlers.compare, **compare_io, **PRIVATE)
+    return card_io
+
+
+def _train_tab(handlers, ui):
+    """Train: upload and check a data set, choose a recipe, start, watch, stop."""
+    gr.Markdown("Train your own model on your photos and masks (a mask is a PNG with one class number per "
+                "pixel, same file name as its photo; 0/255 masks are read as 0/1). Upload, check, then "
+                "start. The best epoch is saved as a new model.", elem_classes="intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=3, min_width=320):
+            uploads = dataset_upload("train")
+            with gr.Row():
+                class_text = gr.Textbox(label="Class names (optional)", lines=2,
+                                        placeholder="background, cat   (or 'camvid')",
+                                        info="comma or newline separated, in label order")
+                void = gr.Textbox("", label="Ignored (void) label (optional)", placeholder="none",
+                                  info="a mask value the loss skips, e.g. 11 for CamVid")
+            check = gr.Button("Check data set")
+            report = gr.Markdown("Upload images and masks, then check them.", elem_id="report")
+        with gr.Column(scale=2, min_width=300):
+            arch = gr.Radio([(label, key) for key, label in ARCH_LABELS.items()], value="fcn8s",
+                            label="Architecture")
+            with gr.Row():
+                width = gr.Dropdown([0.0625, 0.125, 0.25, 0.5, 1.0], value=0.125, label="Width",
+                                    info="x VGG16's channels")
+                epochs = gr.Number(5, label="Epochs", precision=0, minimum=1, maximum=500, elem_id="epochs")
+                batch_size = gr.Number(4, label="Batch size", precision=0, minimum=1, maximum=64,
+                                       elem_id="batch-size")
+            with gr.Row():
+                crop = gr.Slider(64, 512, value=224, step=32, label="Crop size (px)", elem_id="crop")
+                lr = gr.Number(1e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
+            with gr.Row():
+                loss = gr.Dropdown(LOSS_CHOICES, value="ce", label="Loss")
+                class_weights = gr.Dropdown(WEIGHT_CHOICES, value="none", label="Class weighting",
+                                            info="rare classes count more")
+            with gr.Row():
+                val_split = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Validation share")
+                steps = gr.Number(0, label="Steps per epoch", precision=0, minimum=0, elem_id="steps",
+                                  info="0 = one pass over the images")
+            name = gr.Textbox("my-fcn8s", label="Model name", elem_id="model-name",
+                              info="letters, digits, '.', '_' and '-'")
+            with gr.Row():
+                ui["start"] = gr.Button("Start training", variant="primary", interactive=False,
+                                        elem_id="start")
+                ui["stop"] = gr.Button("Stop (keep best)", variant="stop", interactive=False, elem_id="stop")
+    ui["status"] = gr.HTML(progress_html(0, "Not started."), elem_id="train-status")
+    ui["result"] = gr.Markdown(elem_id="train-result")
+    with gr.Row(equal_height=False):
+        ui["loss_plot"] = gr.LinePlot(loss_frame([]), x="step", y="loss", title="Training loss (per step)",
+                                      height=240)
+        ui["miou_plot"] = gr.LinePlot(miou_frame([]), x="epoch", y="val mIoU", y_lim=[0, 1], height=240,
+                                      title="Validation mIoU (per epoch)")
+    ui["samples"] = gr.Gallery(label="Validation images: photo, truth, prediction", format="png", columns=6,
+                               fit_columns=False, height=230, object_fit="contain", elem_id="train-samples",
+                               elem_classes="segdemo-gallery")
+    ui["run"] = gr.State(None)  # this session's run token, for Stop
+
+    check_io = dict(inputs=[*uploads, class_text, void], outputs=[report, ui["start"]],
+                    concurrency_id="check", concurrency_limit=2)
+    check.click(handlers.check_dataset, **check_io, api_name="check_dataset")
+    for upload in uploads:
+        upload.change(handlers.check_dataset_auto, **check_io, trigger_mode="always_last", **PRIVATE)
+    arch.change(lambda a: f"my-{a}", arch, name, queue=False, **PRIVATE)
+    ui["stop"].click(handlers.stop_training, ui["run"], ui["stop"], concurrency_limit=None, **PRIVATE)
+    return [*uploads, class_text, void, arch, width, epochs, batch_size, crop, lr, loss, class_weights,
+            val_split, steps, name]
+
+
+def _evaluate_tab(handlers, choices, default, ui):
+    """Evaluate: a model on a labelled data set."""
+    gr.Markdown("Score a model on labelled images it has not seen: per-class IoU, where it confuses "
+                "classes, and the images it gets most wrong. Masks must use the model's class numbers "
+                "(CamVid models: 0 to 10, and 11 for void), same file names as the photos.",
+                elem_classes="intro")
+    with gr.Row(equal_height=False):
+        with gr.Column(scale=2, min_width=300):
+            model = ui["eval_model"] = gr.Dropdown(choices, value=default, label="Model",
+                                                   allow_custom_value=True, elem_id="eval-model")
+            uploads = dataset_upload("eval")
+            run = gr.Button("Evaluate", variant="primary", elem_id="eval-button")
+        with gr.Column(scale=3, min_width=320):
+            summary = gr.Markdown("Results appear here.", elem_id="eval-summary")
+            table = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Per class", interactive=False,
+                                 max_height=420)
+    with gr.Row(equal_height=False):
+        plot = gr.Plot(label="Confusion matrix (each row sums to 1)", format="png", elem_id="eval-plot")
+        worst = gr.Gallery(label=f"The {WORST_IMAGES} hardest images: photo, truth, prediction", format="png",
+                           columns=3, height=520, object_fit="contain", elem_id="eval-worst",
+                           elem_classes="segdemo-gallery")
+    run.click(handlers.evaluate, [model, *uploads], [summary, table, plot, worst], api_name="evaluate",
+              concurrency_id="evaluate", concurrency_limit=1)
+
+
 def build_demo(handlers):
     """The whole app as a gr.Blocks; `handlers` does the work."""
     manifests = list_models()
     choices = [(model_label(m), m["name"]) for m in manifests]
     fcn_choices = [(model_label(m), m["name"]) for m in manifests if m.get("arch") in FCN_ARCHS]
     default = default_model(manifests)
-    default_fcn = next((n for _, n in fcn_choices if n == DEFAULT_MODEL), fcn_choices[-1][1] if fcn_choices else None)
-    shipped = [n for _, n in choices if n.startswith("camvid-")] or [n for _, n in choices][:4]
     ui = handlers.ui
-    seg_queue = dict(concurrency_id="segment", concurrency_limit=2)
-    view_queue = dict(concurrency_id="view", concurrency_limit=4, show_progress="hidden")
-
     with gr.Blocks(title="segdemo: semantic segmentation you can see, touch and train",
                    analytics_enabled=False) as demo:
-        gr.Markdown("# segdemo · semantic segmentation\nA network gives **every pixel** of a photo a "
-                    "class: road, car, person... Try it on a street scene, compare four classic "
-                    "networks, look inside one, then train your own.", elem_classes="intro")
+        gr.Markdown("# segdemo · semantic segmentation\nA network gives **every pixel** of a photo a class: "
+                    "road, car, person... Try it on a street scene, compare four classic networks, look "
+                    "inside one, then train your own.", elem_classes="intro")
         with gr.Tabs():
-            # ---------------------------------------------------------------- Segment
             with gr.Tab("Segment", id="segment") as segment_tab:
-                gr.Markdown("Upload, paste or take a photo (or click an example). The model colours each "
-                            "pixel by class; slide the opacity to compare with the photo.",
-                            elem_classes="intro")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=1, min_width=300):
-                        image = gr.Image(label="Photo", type="filepath", sources=["upload", "webcam", "clipboard"],
-                                         height=300, elem_id="photo")
-                        seg_model = gr.Dropdown(choices, value=default, label="Model",
-                                                allow_custom_value=True, elem_id="seg-model",
-                                                info="val mIoU: how well it did on validation images (1 = perfect)")
-                        ui["seg_model"] = seg_model
-                        run = gr.Button("Segment", variant="primary", elem_id="segment-button")
-                        info = gr.HTML(badges(handlers.device if default else "no model loaded"),
-                                       elem_id="seg-info")
-                        seg_examples = gr.Examples(EXAMPLES, inputs=image, examples_per_page=6,
-                                                   label="Examples: CamVid validation frames (click one)")
-                    with gr.Column(scale=1, min_width=280):
-                        mask = gr.Image(label="Class mask", format="png", interactive=False, height=300,
-                                        elem_id="mask")
-                        legend = gr.HTML('<div class="segdemo-legend" style="opacity:.7">'
-                                         '<em>The classes found will be listed here, largest first.</em></div>',
-                                         elem_id="legend", padding=True)
-                    with gr.Column(scale=1, min_width=280):
-                        overlay_image = gr.Image(label="Overlay", format="png", interactive=False, height=300,
-                                                 elem_id="overlay")
-                        opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity",
-                                            info="0 = photo only, 1 = mask only")
-                with gr.Row(equal_height=True):
-                    with gr.Column(scale=1, min_width=280):
-                        heat = gr.Image(label="Where is the model unsure?", format="png", interactive=False,
-                                        height=240, elem_id="confidence")
-                        heat_kind = gr.Radio(["confidence (max softmax)", "uncertainty (entropy)"],
-                                             value="confidence (max softmax)", show_label=False)
-                        heat_text = gr.Markdown("Bright = sure, dark = unsure.")
-                    with gr.Column(scale=2, min_width=280):
-                        maps = gr.Gallery(label="One black-and-white map per class found, largest first",
-                                          format="png", columns=4, height=380, object_fit="contain",
-                                          elem_id="binary-maps", elem_classes="segdemo-gallery")
-                gr.Markdown("### Sticker\nCut one class out of the photo as a transparent PNG with a light "
-                            "outline (the outline is the mask minus its erosion).")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=1, min_width=260):
-                        sticker_class = gr.Dropdown([], label="Class", elem_id="sticker-class",
-                                                    allow_custom_value=True,
-                                                    info="starts with the largest object class found")
-                        border = gr.Slider(0, 21, value=5, step=1, label="Outline (erosion size, px)",
-                                           info="0 or 1: no outline")
-                        download = gr.DownloadButton("Download sticker (PNG)", value=None, variant="primary",
-                                                     interactive=False, elem_id="sticker-download")
-                    with gr.Column(scale=2, min_width=300):
-                        sticker_view = gr.Image(label="Sticker (checkerboard = transparent)", format="png",
-                                                interactive=False, height=260, elem_id="sticker")
-                result_state = gr.State(None)
-
-            # ---------------------------------------------------------------- Compare
+                _segment_tab(handlers, choices, default, ui)
             with gr.Tab("Compare & look inside", id="compare") as compare_tab:
-                gr.Markdown("One photo through every model, side by side; then inside one FCN; then each "
-                            "model's card.", elem_classes="intro")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=1, min_width=280):
-                        cmp_image = gr.Image(EXAMPLES[2] if EXAMPLES else None, label="Photo", type="filepath",
-                                             sources=["upload", "clipboard"], height=240, elem_id="compare-photo")
-                        cmp_examples = gr.Examples(EXAMPLES, inputs=cmp_image, label="Examples", examples_per_page=6)
-                        cmp_models = gr.CheckboxGroup(choices, value=shipped, label="Models to compare")
-                        ui["cmp_models"] = cmp_models
-                        fcn_model = gr.Dropdown(fcn_choices, value=default_fcn, allow_custom_value=True,
-                                                label="FCN to look inside")
-                        ui["fcn_model"] = fcn_model
-                        cmp_run = gr.Button("Compare", variant="primary")
-                    with gr.Column(scale=3, min_width=320):
-                        cmp_gallery = gr.Gallery(label="Every model on the same photo", format="png", columns=2,
-                                                 height=520, object_fit="contain", elem_classes="segdemo-gallery")
-                        cmp_table = gr.Markdown()
-                gr.Markdown(SKIP_TEXT)
-                gr.Markdown(FCN_INSIDE_TEXT)
-                stages = gr.Gallery(label="Inside the FCN: stride 32 → 16 → 8", format="png", columns=3,
-                                    height=260, object_fit="contain", elem_classes="segdemo-gallery")
-                gr.Markdown("### Model card")
-                card_model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
-                ui["card_model"] = card_model
-                card_text = gr.Markdown()
-                with gr.Row(equal_height=False):
-                    card_classes = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Validation scores per class",
-                                                interactive=False, max_height=420)
-                    card_layers = gr.Dataframe(headers=list(LAYER_COLUMNS), interactive=False, max_height=420,
-                                               label=f"Layers (output shapes for a {PROBE_SIDE}x{PROBE_SIDE} photo)")
-
-            # ---------------------------------------------------------------- Train
-            with gr.Tab("Train", id="train") as train_tab:
-                gr.Markdown("Train your own model on your photos and masks (a mask is a PNG with one class "
-                            "number per pixel, same file name as its photo; 0/255 masks are read as 0/1). "
-                            "Upload, check, then start. The best epoch is saved as a new model.",
-                            elem_classes="intro")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=3, min_width=320):
-                        t_files = dataset_upload("train")
-                        with gr.Row():
-                            class_text = gr.Textbox(label="Class names (optional)", lines=2,
-                                                    placeholder="background, cat   (or 'camvid')",
-                                                    info="comma or newline separated, in label order")
-                            void = gr.Textbox("", label="Ignored (void) label (optional)", placeholder="none",
-                                              info="a mask value the loss skips, e.g. 11 for CamVid")
-                        check = gr.Button("Check data set")
-                        report_md = gr.Markdown("Upload images and masks, then check them.", elem_id="report")
-                    with gr.Column(scale=2, min_width=300):
-                        arch = gr.Radio([(label, key) for key, label in ARCH_LABELS.items()], value="fcn8s",
-                                        label="Architecture")
-                        with gr.Row():
-                            width = gr.Dropdown([0.0625, 0.125, 0.25, 0.5, 1.0], value=0.125, label="Width",
-                                                info="x VGG16's channels")
-                            epochs = gr.Number(5, label="Epochs", precision=0, minimum=1, maximum=500)
-                            batch_size = gr.Number(4, label="Batch size", precision=0, minimum=1, maximum=64)
-                        with gr.Row():
-                            crop = gr.Slider(64, 512, value=224, step=32, label="Crop size (px)")
-                            lr = gr.Number(1e-3, label="Learning rate", minimum=1e-6, maximum=1.0)
-                        with gr.Row():
-                            loss = gr.Dropdown(list(training.LOSSES), value="ce", label="Loss")
-                            class_weights = gr.Dropdown(list(training.CLASS_WEIGHTS), value="none",
-                                                        label="Class weighting")
-                        with gr.Row():
-                            val_split = gr.Slider(0.05, 0.5, value=0.2, step=0.05, label="Validation share")
-                            steps = gr.Number(0, label="Steps per epoch", precision=0, minimum=0,
-                                              info="0 = one pass over the images")
-                        model_name = gr.Textbox("my-fcn8s", label="Model name",
-                                                info="letters, digits, '.', '_' and '-'")
-                        with gr.Row():
-                            start = gr.Button("Start training", variant="primary", interactive=False,
-                                              elem_id="start")
-                            stop = gr.Button("Stop (keep best)", variant="stop", interactive=False)
-                status = gr.HTML(progress_html(0, "Not started."), label="Progress")
-                with gr.Row(equal_height=False):
-                    loss_plot = gr.LinePlot(pd.DataFrame({"step": [], "loss": []}), x="step", y="loss",
-                                            title="Training loss (per step)", height=240)
-                    miou_plot = gr.LinePlot(pd.DataFrame({"epoch": [], "val mIoU": []}), x="epoch", y="val mIoU",
-                                            title="Validation mIoU (per epoch)", y_lim=[0, 1], height=240)
-                samples = gr.Gallery(label="Validation images: photo, truth, prediction", format="png",
-                                     columns=3, height=300, object_fit="contain", elem_classes="segdemo-gallery")
-                result_md = gr.Markdown()
-                run_state = gr.State(None)
-                ui.update(status=status, start=start, stop=stop, run=run_state, result=result_md,
-                          samples=samples, loss_plot=loss_plot, miou_plot=miou_plot)
-
-            # ---------------------------------------------------------------- Evaluate
+                card_io = _compare_tab(handlers, choices, fcn_choices, default, ui)
+            with gr.Tab("Train", id="train"):
+                train_inputs = _train_tab(handlers, ui)
             with gr.Tab("Evaluate", id="evaluate") as evaluate_tab:
-                gr.Markdown("Score a model on labelled images it has not seen: per-class IoU, where it "
-                            "confuses classes, and the images it gets most wrong. Masks must use the model's "
-                            "class numbers (CamVid models: 0 to 10, and 11 for void), same file names as the "
-                            "photos.", elem_classes="intro")
-                with gr.Row(equal_height=False):
-                    with gr.Column(scale=2, min_width=300):
-                        eval_model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
-                        ui["eval_model"] = eval_model
-                        e_files = dataset_upload("eval")
-                        eval_run = gr.Button("Evaluate", variant="primary")
-                    with gr.Column(scale=3, min_width=320):
-                        eval_summary = gr.Markdown("Results appear here.")
-                        eval_table = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Per class", interactive=False,
-                                                  max_height=420)
-                with gr.Row(equal_height=False):
-                    eval_plot = gr.Plot(label="Confusion matrix", format="png")
-                    eval_worst = gr.Gallery(label=f"The {WORST_IMAGES} hardest images: photo, truth, prediction",
-                                            format="png", columns=3, height=520, object_fit="contain", elem_classes="segdemo-gallery")
+                _evaluate_tab(handlers, choices, default, ui)
 
-        # ------------------------------------------------------------------- events
-        pickers = [seg_model, cmp_models, card_model, eval_model, fcn_model]
-        # Public endpoints first, so that they keep their api_names.
-        seg_outputs = [mask, legend, overlay_image, maps, heat, heat_text, info, sticker_class, result_state]
-        seg_inputs = [image, seg_model, opacity, heat_kind]
-        sticker_io = dict(fn=handlers.sticker, inputs=[result_state, sticker_class, border],
-                          outputs=[sticker_view, download], **view_queue)
-        segmented = run.click(handlers.segment, seg_inputs, seg_outputs, api_name="segment", **seg_queue)
-        sticker_class.input(**sticker_io, api_name="sticker")
-        cmp_run.click(handlers.compare, [cmp_image, cmp_models, fcn_model], [cmp_gallery, cmp_table, stages],
-                      api_name="compare", concurrency_id="compare", concurrency_limit=1)
-        card_model.change(handlers.model_card, card_model, [card_text, card_layers, card_classes],
-                          api_name="model_card", **view_queue)
-        check_inputs = [*t_files, class_text, void]
-        check_io = dict(fn=handlers.check_dataset, inputs=check_inputs, outputs=[report_md, start],
-                        concurrency_id="check", concurrency_limit=2)
-        check.click(**check_io, api_name="check_dataset")
-        train_outputs = [status, loss_plot, miou_plot, samples, result_md, start, stop, run_state, *pickers]
-        start.click(handlers.train, [*t_files, class_text, void, arch, width, epochs, batch_size, crop, lr,
-                                     loss, class_weights, val_split, steps, model_name],
-                    train_outputs, api_name="train", concurrency_id="train", concurrency_limit=1,
-                    show_progress="minimal")
-        eval_run.click(handlers.evaluate, [eval_model, *e_files], [eval_summary, eval_table, eval_plot, eval_worst],
-                       api_name="evaluate", concurrency_id="evaluate", concurrency_limit=1)
-
-        # UI-only events.
-        private = dict(api_visibility="private")
-        segmented.then(**sticker_io, **private)
-        cmp_examples.load_input_event.then(handlers.compare, [cmp_image, cmp_models, fcn_model],
-                                           [cmp_gallery, cmp_table, stages], concurrency_id="compare",
-                                           concurrency_limit=1, **private)
-        for trigger in (image.upload, seg_model.input, seg_examples.load_input_event.then):
-            trigger(handlers.segment_auto, seg_inputs, seg_outputs, **private, **seg_queue).then(
-                **sticker_io, **private)
-        border.release(**sticker_io, **private)
-        opacity.change(handlers.blend, [result_state, opacity], overlay_image, trigger_mode="always_last",
-                       **private, **view_queue)
-        heat_kind.change(handlers.heat, [result_state, heat_kind], [heat, heat_text], **private, **view_queue)
-        demo.load(handlers.model_card, card_model, [card_text, card_layers, card_classes], **private)
-        for upload in t_files:
-            upload.change(**check_io, trigger_mode="always_last", **private)
-        arch.change(lambda a: f"my-{a}", arch, model_name, queue=False, **private)
-        stop.click(handlers.stop_training, run_state, stop, concurrency_limit=None, **private)
+        pickers = [ui[key] for key in PICKERS]
+        train_outputs = [ui[key] for key in ("status", "loss_plot", "miou_plot", "samples", "result", "start",
+                                             "stop", "run")] + pickers
+        ui["start"].click(handlers.train, train_inputs, train_outputs, api_name="train",
+                          concurrency_id="train", concurrency_limit=1, show_progress="minimal")
+        # Models trained or shipped since the page was built show up without a restart.
         refresh = dict(fn=handlers.refresh_pickers, inputs=None, outputs=pickers, queue=False,
-                       show_progress="hidden", **private)
+                       show_progress="hidden", **PRIVATE)
         demo.load(**refresh)
         for tab in (segment_tab, compare_tab, evaluate_tab):
             tab.select(**refresh)
-        for picker in (seg_model, card_model, eval_model, fcn_model):
-            picker.focus(**refresh)
+        for picker in (ui["seg_model"], ui["card_model"], ui["eval_model"], ui["fcn_model"]):
+            picker.focus(functools.partial(handlers.picker_update, fcn_only=picker is ui["fcn_model"]), None,
+                         picker, queue=False, show_progress="hidden", **PRIVATE)
+        demo.load(handlers.model_card, **card_io, **PRIVATE)
     demo.handlers = handlers  # launch() warms the default model in its cache
     return demo
 
@@ -1081,7 +1122,8 @@ def launch(host="127.0.0.1", port=7860, share=False, **kwargs):
 def main(argv=None):
     """python app.py [--host 127.0.0.1] [--port 7860] [--share]"""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1: this machine only)")
+    parser.add_argument("--host", default="127.0.0.1",
+                        help="address to bind (default 127.0.0.1: this machine only)")
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     args = parser.parse_args(argv)

@@ -92,6 +92,7 @@ class Progress:
     val: dict = None  # the latest validation scores (metrics.scores)
     history: list = field(default_factory=list)  # one dict per finished epoch
     message: str = ""
+    checkpoint: str = ""  # a .keras file holding the best epoch so far, once there is one
 
     @property
     def fraction(self):
@@ -148,6 +149,7 @@ class Monitor(keras.callbacks.Callback):
     """Validation each epoch, best weights, early stopping, progress reports and stop requests."""
 
     def __init__(self, config, val, classes, steps, on_progress=None, stop_event=None, checkpoint=None):
+        """checkpoint: a path; the best epoch so far is saved there (atomically) when given."""
         super().__init__()
         self.config, self.val, self.classes, self.steps = config, val, classes, steps
         self.on_progress, self.stop_event, self.checkpoint = on_progress, stop_event, checkpoint
@@ -166,7 +168,8 @@ class Monitor(keras.callbacks.Callback):
         if self.on_progress:
             latest = self.history[-1]["val"] if self.history else None
             self.on_progress(Progress(phase, self.epoch, self.config.epochs, self.step, self.steps, self.loss,
-                                      self.eta(), latest, list(self.history), message))
+                                      self.eta(), latest, list(self.history), message,
+                                      str(self.checkpoint) if self.checkpoint and self.best else ""))
 
     def on_train_begin(self, logs=None):
         self.segmenter = Segmenter(self.model, {"classes": self.classes, "ignore_index": self.config.ignore_index})
@@ -192,7 +195,8 @@ class Monitor(keras.callbacks.Callback):
         if better:
             self.best, self.best_epoch, self.best_weights = val, self.epoch, self.model.get_weights()
             if self.checkpoint:
-                self.checkpoint(self.model)
+                self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                store.atomic_write(self.checkpoint, store.without_optimizer(self.model).save)
         print(f"epoch {self.epoch}/{self.config.epochs} loss {self.history[-1]['loss']:.4f} "
               f"val mIoU {miou:.4f} pixel acc {val['pixel_accuracy'] or 0:.4f}"
               f"{' *' if better else ''} ({self.history[-1]['seconds']:.0f} s)", flush=True)
@@ -254,12 +258,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     # Crop padding is labelled void; without a void label any value past the classes serves.
     void = config.ignore_index if config.ignore_index is not None else data.PAD_LABEL
     dataset = data.train_dataset(*train_set, config.batch_size, augment, void, config.seed)
-    checkpoint_dir = store.weights_dir(weights_dir) / ".checkpoints"
-
-    def checkpoint(m):
-        checkpoint_dir.mkdir(parents=True, exist_ok=True)
-        store.atomic_write(checkpoint_dir / f"{name}.keras", store.without_optimizer(m).save)
-
+    checkpoint = store.weights_dir(weights_dir) / ".checkpoints" / f"{name}.keras"
     monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint)
     interrupted = False
     try:
@@ -292,7 +291,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         "params": model.count_params(),
     }
     path = store.save(model, manifest, name, weights_dir)
-    (checkpoint_dir / f"{name}.keras").unlink(missing_ok=True)
+    checkpoint.unlink(missing_ok=True)
     monitor.report("stopped" if monitor.stopped or interrupted else "done", f"saved {path.name}")
     return path, store.read_manifest(name, weights_dir)
 

@@ -1,0 +1,277 @@
+"""The app through its API, as a program uses it: gradio_client against the app served in this process.
+
+conftest.app_url serves `demo` exactly as `python app.py` does, from a temporary weights folder
+with the four CamVid models. Every named endpoint is called: segment, sticker, compare,
+model_card, check_dataset, train and evaluate, plus the refusals (unknown model names, files
+that are not images, paths the app must not serve).
+"""
+import io
+import json
+import re
+import urllib.error
+import urllib.request
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from gradio_client.exceptions import AppError
+from PIL import Image
+
+from synthetic import write_folder
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLE = REPO / "examples" / "0016E5_08049.png"
+CAMVID_MODELS = ["camvid-fcn32s", "camvid-fcn16s", "camvid-fcn8s", "camvid-segnet"]
+CONFIDENCE = "confidence (max softmax)"
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+ENDPOINTS = {"/segment", "/sticker", "/check_dataset", "/train", "/evaluate", "/compare", "/model_card"}
+
+
+def read_png(path):
+    """The pixels of a file that must be a PNG (checked by its signature, not its name)."""
+    data = Path(path).read_bytes()
+    assert data.startswith(PNG_SIGNATURE), f"{path} is not a PNG: starts with {data[:8]!r}"
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def legend_names(legend_html):
+    """Class names listed by viz.legend_html, in order."""
+    return re.findall(r'<span style="flex:1">([^<]*)</span>', legend_html)
+
+
+def zip_folder(folder, path):
+    """Zip a folder's files (inside a subfolder, as people zip folders)."""
+    with zipfile.ZipFile(path, "w") as z:
+        for f in sorted(Path(folder).iterdir()):
+            z.write(f, f"{Path(folder).name}/{f.name}")
+    return path
+
+
+def uploads(folder):
+    """A folder upload as the browser sends it: every file of the folder."""
+    return [handle_file(str(p)) for p in sorted(Path(folder).iterdir())]
+
+
+@pytest.fixture(scope="module")
+def client(app_url):
+    """One client session (the sticker endpoint works on the session's last segmentation)."""
+    return Client(app_url, verbose=False)
+
+
+@pytest.fixture(scope="module")
+def segmented(client):
+    """The outputs of /segment on a CamVid example with camvid-fcn8s."""
+    return client.predict(handle_file(str(EXAMPLE)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment")
+
+
+@pytest.fixture(scope="module")
+def square_data(tmp_path_factory):
+    """Synthetic 64x64 photos with binary 0/255 masks: (images dir, masks dir) for training, and zips of
+    another such set for evaluation."""
+    root = tmp_path_factory.mktemp("squares")
+    train_images, train_masks = write_folder(root / "train", n=6, size=(64, 64), binary=True)
+    eval_images, eval_masks = write_folder(root / "eval", n=4, size=(64, 64), binary=True, seed=1)
+    return {"images": train_images, "masks": train_masks,
+            "eval_images_zip": zip_folder(eval_images, root / "images.zip"),
+            "eval_masks_zip": zip_folder(eval_masks, root / "masks.zip")}
+
+
+@pytest.fixture(scope="module")
+def trained(client, square_data):
+    """/train on the synthetic folders (1 epoch, 3 steps): the endpoint's outputs."""
+    return client.predict(uploads(square_data["images"]), uploads(square_data["masks"]), None, None,
+                          "background, box", "", "fcn8s", 0.0625, 1, 2, 64, 1e-3, "ce", "none", 0.34, 3,
+                          "test-boxes", api_name="/train")
+
+
+def test_served_like_python_app_py(app_url, app_module):
+    demo = app_module.demo
+    assert app_url.startswith("http://127.0.0.1:")  # this machine only, unless --host says otherwise
+    assert demo.analytics_enabled is False
+    assert demo.max_file_size == 200 * 1024 * 1024
+    assert demo._queue.max_size == app_module.QUEUE_SIZE
+    assert not demo.allowed_paths  # nothing beyond gradio's own uploads and outputs is served
+
+
+def test_every_main_event_has_its_api_name(client):
+    named = set(client.view_api(print_info=False, return_format="dict")["named_endpoints"])
+    assert ENDPOINTS <= named
+
+
+def test_segment_serves_a_png_mask_in_the_model_palette_and_a_legend(segmented, weights_dir):
+    mask_path, legend, overlay_path, maps, heat_path, heat_text, info, sticker_class = segmented
+    manifest = json.loads((weights_dir / "camvid-fcn8s.json").read_text())
+    mask = read_png(mask_path)
+    assert mask.shape == (360, 480, 3)
+    colours = {tuple(c) for c in np.unique(mask.reshape(-1, 3), axis=0)}
+    assert colours <= {tuple(c) for c in manifest["palette"]}, "mask colours must be exact palette colours"
+
+    names = legend_names(legend)
+    assert names and set(names) <= set(manifest["classes"])
+    shares = [float(s) for s in re.findall(r"([0-9.]+)%</span>", legend)]
+    assert len(shares) == len(names) and shares == sorted(shares, reverse=True)
+    assert len(colours) == len(names), "one legend row per colour in the mask"
+
+    assert [m["caption"].split(" · ")[0] for m in maps] == names  # binary maps: largest first
+    for m in maps:
+        assert set(np.unique(read_png(m["image"]))) <= {0, 255}
+    assert read_png(overlay_path).shape == (360, 480, 3)
+    assert read_png(heat_path).shape == (360, 480, 3)
+    assert "Confidence" in heat_text
+    assert "ms last run" in info and ("CPU" in info or "GPU" in info)
+    assert sticker_class["value"] in names
+
+
+def test_sticker_is_an_rgba_png_with_a_transparent_background(client, segmented):
+    names = legend_names(segmented[1])
+    smallest = names[-1]
+    preview_path, sticker_path = client.predict(smallest, 5, api_name="/sticker")
+    assert Path(sticker_path).suffix == ".png" and smallest in Path(sticker_path).name
+    rgba = read_png(sticker_path)
+    assert rgba.ndim == 3 and rgba.shape[2] == 4
+    alpha = rgba[..., 3]
+    assert (alpha == 0).any() and (alpha == 255).any() and set(np.unique(alpha)) <= {0, 255}
+    assert (rgba[alpha == 0, :3] == 0).all()
+    assert read_png(preview_path).shape[2] == 3  # shown on a checkerboard
+
+
+def test_sticker_of_a_class_not_in_the_image_is_refused(client, segmented):
+    absent = next(c for c in ("Bicyclist", "Pedestrian", "Fence", "Pole") if c not in legend_names(segmented[1]))
+    with pytest.raises(AppError, match="not present"):
+        client.predict(absent, 5, api_name="/sticker")
+
+
+def test_sticker_needs_a_segmentation_in_the_same_session(app_url):
+    with pytest.raises(AppError, match="Segment an image first"):
+        Client(app_url, verbose=False).predict("Car", 5, api_name="/sticker")
+
+
+@pytest.mark.parametrize("name", ["../../etc/passwd", "camvid-fcn8s.keras", "/tmp/x.keras", ""])
+def test_a_model_that_is_not_listed_is_refused(client, name):
+    with pytest.raises(AppError, match="Unknown model"):
+        client.predict(handle_file(str(EXAMPLE)), name, 0.5, CONFIDENCE, api_name="/segment")
+    if name:  # an empty model card picker just asks for a model
+        with pytest.raises(AppError, match="Unknown model"):
+            client.predict(name, api_name="/model_card")
+
+
+def test_a_file_that_is_not_an_image_is_named_in_the_error(client, tmp_path):
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not a picture")
+    with pytest.raises(AppError, match=r"holiday\.png: not an image file"):
+        client.predict(handle_file(str(fake)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment")
+
+
+def test_weights_and_source_are_not_served(app_url, weights_dir):
+    for path in (weights_dir / "camvid-fcn8s.keras", weights_dir / "camvid-fcn8s.json", REPO / "app.py",
+                 REPO / "segdemo" / "store.py", EXAMPLE):
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(f"{app_url}gradio_api/file={path}")
+        assert err.value.code in (403, 404)
+
+
+def test_compare_runs_every_model_and_shows_the_fcn_stages(client):
+    gallery, table, stages = client.predict(handle_file(str(EXAMPLE)), CAMVID_MODELS, "camvid-fcn8s",
+                                            api_name="/compare")
+    assert len(gallery) == 4
+    assert [g["caption"].split(" · ")[0] for g in gallery] == ["FCN-32s", "FCN-16s", "FCN-8s", "SegNet"]
+    for name in CAMVID_MODELS:
+        assert f"| {name} |" in table
+    assert len(re.findall(r"\d+ ms", table)) == 4
+    assert [s["caption"].split(" ")[:2] for s in stages] == [["stride", "32"], ["stride", "16"], ["stride", "8"]]
+    for item in gallery + stages:
+        assert read_png(item["image"]).shape == (360, 480, 3)
+
+
+def test_model_card_lists_layers_and_per_class_scores(client, weights_dir):
+    text, layers, per_class = client.predict("camvid-segnet", api_name="/model_card")
+    manifest = json.loads((weights_dir / "camvid-segnet.json").read_text())
+    assert "SegNet" in text and f"{manifest['params']:,} parameters" in text
+    assert layers["headers"] == ["layer", "type", "output shape", "params"]
+    assert sum(row[3] for row in layers["data"]) == manifest["params"]
+    assert layers["data"][0][2] == "224 x 224 x 3"
+    assert [row[0] for row in per_class["data"]] == manifest["classes"]
+
+
+def test_check_dataset_reports_on_folders_and_zips(client, square_data, tmp_path):
+    # (The Start button it enables or disables is not part of the API: test_browser checks it.)
+    report = client.predict(uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "",
+                            api_name="/check_dataset")
+    assert "Data set OK" in report and "0/255" in report
+
+    masks = tmp_path / "masks"
+    masks.mkdir()
+    for p in sorted(square_data["masks"].iterdir())[1:]:
+        (masks / p.name).write_bytes(p.read_bytes())
+    Image.new("L", (32, 32)).save(masks / sorted(p.name for p in masks.iterdir())[0])
+    report = client.predict(uploads(square_data["images"]), uploads(masks), None, None, "", "",
+                            api_name="/check_dataset")
+    assert "Data set has problems" in report and "mask is 32x32" in report and "have no mask" in report
+
+    report = client.predict(None, None, handle_file(str(square_data["eval_images_zip"])),
+                            handle_file(str(square_data["eval_masks_zip"])), "background, box", "",
+                            api_name="/check_dataset")
+    assert "Data set OK" in report and "| box |" in report
+
+    report = client.predict(uploads(square_data["images"]), None, None, None, "", "", api_name="/check_dataset")
+    assert "Upload the masks" in report
+    report = client.predict(uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "x",
+                            api_name="/check_dataset")
+    assert "void) label must be a whole number" in report
+
+
+def test_training_saves_a_model_that_the_pickers_then_list(client, trained, weights_dir, app_module):
+    status, loss_plot, miou_plot, samples, result, *pickers = trained  # (buttons are not in the API)
+    assert "Saved **test-boxes**" in result and "val mIoU" in result
+    assert "Finished: 1 epoch" in status
+    assert len(loss_plot["data"]) == 3  # one loss per step
+    assert set(loss_plot["datatypes"].values()) == set(miou_plot["datatypes"].values()) == {"quantitative"}
+    assert len(miou_plot["data"]) == 1  # one val mIoU per epoch
+    assert len(samples) % 3 == 0 and samples[1]["caption"] == "truth"
+    for picker in pickers[:4]:
+        assert "test-boxes" in [value for _, value in picker["choices"]]
+    assert "test-boxes" in [m["name"] for m in app_module.store.list_models(weights_dir)]
+    # A new session (no picker refresh) may use it at once: the server lists the folder itself.
+    out = Client(client.src, verbose=False).predict(handle_file(str(sorted(Path(
+        app_module.EXAMPLES_DIR).glob("*.png"))[0])), "test-boxes", 0.5, CONFIDENCE, api_name="/segment")
+    assert set(legend_names(out[1])) <= {"background", "box"}
+
+
+def test_training_refuses_bad_names_and_foreign_models(client, square_data, trained):
+    args = [uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "", "fcn8s", 0.0625,
+            1, 2, 64, 1e-3, "ce", "none", 0.34, 1]
+    with pytest.raises(AppError, match="invalid model name"):
+        client.predict(*args, "../evil", api_name="/train")
+    with pytest.raises(AppError, match="already exists and was not trained here"):
+        client.predict(*args, "camvid-fcn8s", api_name="/train")
+
+
+def test_evaluate_scores_a_model_on_zipped_folders(client, square_data, trained):
+    summary, table, plot, worst = client.predict(
+        "test-boxes", None, None, handle_file(str(square_data["eval_images_zip"])),
+        handle_file(str(square_data["eval_masks_zip"])), api_name="/evaluate")
+    assert "**test-boxes** on 4 images" in summary and "mIoU" in summary
+    assert [row[0] for row in table["data"]] == ["background", "box"]
+    assert plot["type"] == "matplotlib" and plot["plot"].startswith("data:image/png;base64,")
+    assert len(worst) == 9  # the 3 hardest images: photo, truth, prediction
+    assert [w["caption"] for w in worst[1::3]] == ["truth (black: void)"] * 3
+    mious = [float(w["caption"].split(" · ")[0].removeprefix("mIoU ")) for w in worst[::3]]
+    assert mious == sorted(mious)
+
+
+def test_evaluate_refuses_masks_with_labels_the_model_does_not_have(client, tmp_path):
+    images, masks = write_folder(tmp_path / "data", n=2, size=(64, 64))
+    masks_with_label(masks, 200)
+    with pytest.raises(AppError, match="does not fit the model.*labels out of range"):
+        client.predict("camvid-fcn8s", uploads(images), uploads(masks), None, None, api_name="/evaluate")
+
+
+def masks_with_label(folder, label):
+    """The folder with one pixel of every mask set to `label`."""
+    for p in Path(folder).iterdir():
+        mask = np.asarray(Image.open(p)).copy()
+        mask[0, 0] = label
+        Image.fromarray(mask).save(p)
+    return folder
