@@ -51,7 +51,19 @@ def inference(name, image, repeats, weights_dir=None):
     full = median_ms(lambda: viz.colorize(seg.segment(image).labels, seg.palette), repeats)
     keras_predict = median_ms(lambda: seg.model.predict(x, verbose=0), repeats)
     return {"model": name, "bare_ms": bare, "segment_ms": full, "predict_ms": keras_predict,
+            "xla_ms": xla_ms(seg.model, x, repeats),
             "predict_over_segment": keras_predict / full, "segment_over_bare": full / bare}
+
+
+def xla_ms(model, x, repeats):
+    """Median latency of the bare model compiled with XLA for this one shape, or None where XLA can't."""
+    import tensorflow as tf
+
+    xla = tf.function(lambda t: tf.nn.softmax(model(t, training=False), axis=-1), jit_compile=True)
+    try:
+        return median_ms(lambda: xla(x).numpy(), repeats)
+    except Exception:  # e.g. SegNet's max_pool_with_argmax has no XLA kernel
+        return None
 
 
 def training_throughput(steps=30, batch_size=8, crop=(224, 224)):
@@ -112,11 +124,12 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None):
     print(f"segdemo bench, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
           f"{device()}; frame {image.shape[1]}x{image.shape[0]}, {repeats} repeats, medians")
     results = {"inference": [], "device": device()}
-    print(f"{'model':<18} {'bare model':>11} {'segment()':>10} {'predict()':>10} {'predict/segment':>16}")
+    print(f"{'model':<18} {'bare model':>11} {'XLA':>10} {'segment()':>10} {'predict()':>10} {'predict/segment':>16}")
     for name in models:
         r = inference(name, image, repeats, weights_dir)
         results["inference"].append(r)
-        print(f"{name:<18} {r['bare_ms']:>8.1f} ms {r['segment_ms']:>7.1f} ms {r['predict_ms']:>7.1f} ms "
+        xla = f"{r['xla_ms']:>7.1f} ms" if r["xla_ms"] is not None else f"{'n/a':>10}"
+        print(f"{name:<18} {r['bare_ms']:>8.1f} ms {xla} {r['segment_ms']:>7.1f} ms {r['predict_ms']:>7.1f} ms "
               f"{r['predict_over_segment']:>15.2f}x")
     if train:
         t = training_throughput()

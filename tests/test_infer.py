@@ -72,3 +72,12 @@ def test_fcn_stages_show_strides_32_16_8(seg):
 
 def test_device_is_reported():
     assert infer.device().startswith(("CPU", "GPU"))
+
+
+def test_bench_prints_every_latency_for_a_model(tiny_weights, capsys):
+    from segdemo.bench import run
+
+    results = run(["tiny"], repeats=2, big=False, train=False, weights_dir=tiny_weights)
+    (r,) = results["inference"]
+    assert r["bare_ms"] > 0 and r["segment_ms"] > 0 and r["predict_ms"] > 0
+    assert "tiny" in capsys.readouterr().out
