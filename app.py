@@ -45,7 +45,6 @@ EXAMPLES_DIR = APP_DIR / "examples"
 EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png"))
 ARCH_LABELS = {"fcn32s": "FCN-32s", "fcn16s": "FCN-16s", "fcn8s": "FCN-8s", "segnet": "SegNet"}
 FCN_ARCHS = ("fcn32s", "fcn16s", "fcn8s")
-DEFAULT_MODEL = "camvid-fcn8s"  # warmed at start-up and selected when present
 # Default sticker class: the largest of these "thing" classes present (CamVid's countable
 # objects); else the largest class present other than class 0 (by convention the background
 # of binary masks); else class 0.
@@ -150,10 +149,10 @@ def list_models():
 
 
 def default_model(manifests):
-    """DEFAULT_MODEL if present, else the model with the best val mIoU, else None."""
+    """store.DEFAULT_MODEL if present, else the model with the best val mIoU, else None."""
     names = [m["name"] for m in manifests]
-    if DEFAULT_MODEL in names:
-        return DEFAULT_MODEL
+    if store.DEFAULT_MODEL in names:
+        return store.DEFAULT_MODEL
     scored = sorted(manifests, key=lambda m: -(val_miou(m) or -1.0))
     return scored[0]["name"] if scored else None
 
@@ -937,7 +936,7 @@ def _compare_tab(handlers, choices, fcn_choices, default, ui):
     gr.Markdown("One photo through every model, side by side; then inside one FCN; then each model's card.",
                 elem_classes="intro")
     shipped = [n for _, n in choices if n.startswith("camvid-")] or [n for _, n in choices][:4]
-    default_fcn = DEFAULT_MODEL if DEFAULT_MODEL in [n for _, n in fcn_choices] else (
+    default_fcn = store.DEFAULT_MODEL if store.DEFAULT_MODEL in [n for _, n in fcn_choices] else (
         fcn_choices[-1][1] if fcn_choices else None)
     with gr.Row(equal_height=False):
         with gr.Column(scale=1, min_width=280):

@@ -10,6 +10,7 @@ WEIGHTS_ENV = "SEGDEMO_WEIGHTS"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 MODEL_SUFFIX = ".keras"
+DEFAULT_MODEL = "camvid-fcn8s"  # the best shipped model: the app's default and the benchmark's
 
 
 class ModelFileError(ValueError):
