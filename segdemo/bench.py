@@ -5,7 +5,6 @@ Run it on a quiet machine: a benchmark taken while a training runs measures noth
 import json
 import os
 import platform
-import resource
 import subprocess
 import sys
 import time
@@ -118,7 +117,7 @@ def big_image_peak_rss(name, weights_dir=None):
     start = time.perf_counter()
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
-    shape, peak = out.stdout.strip().rsplit(" ", 1)[0], float(out.stdout.split()[-1])
+    peak = float(out.stdout.split()[-1])
     return {"model": name, "size": f"{BIG[1]}x{BIG[0]}", "peak_rss_mb": peak,
             "seconds": time.perf_counter() - start}
 

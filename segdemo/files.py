@@ -869,7 +869,6 @@ def safe_extract_zip(zip_path, dest_dir, max_files: int = ZIP_MAX_FILES,
         InputError: naming the zip and the offending entry.
     """
     zip_path, dest = Path(zip_path), Path(dest_dir)
-    zip_name = zip_path.name
     if not zip_path.is_file():
         raise _fail(zip_path, "file not found")
     if zip_path.stat().st_size == 0:

@@ -5,7 +5,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import store
-from .data import STRIDE, pad_to_multiple
+from .data import pad_to_multiple
 
 MAX_SIDE = 2048  # images with a longer side are segmented in overlapping tiles
 TILE = 1024  # tile side, a multiple of STRIDE

@@ -113,7 +113,6 @@ def load(name_or_path, directory=None):
     Returns:
         (keras.Model, manifest dict)
     """
-    import keras
 
     name, folder = resolve(name_or_path, directory)
     model_path, manifest_path = model_paths(name, folder)

@@ -1,15 +1,11 @@
 """Training: fit loop, validation mIoU, checkpoints, progress reporting, atomic save."""
 import datetime
-import json
 import math
 import os
 import platform
 import sys
-import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field, fields
-from pathlib import Path
 
 import keras
 import numpy as np

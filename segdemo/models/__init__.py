@@ -3,6 +3,7 @@ from .fcn import VARIANTS as FCN_VARIANTS, build_fcn, transfer_weights
 from .segnet import build_segnet
 
 ARCHITECTURES = (*FCN_VARIANTS, "segnet")
+__all__ = ["ARCHITECTURES", "build_fcn", "build_model", "build_segnet", "transfer_weights"]
 
 
 def build_model(arch, num_classes, width=1.0, **kwargs):

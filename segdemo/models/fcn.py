@@ -64,14 +64,13 @@ def build_fcn(variant="fcn8s", num_classes=12, width=1.0, fc_channels=4096, drop
     x = layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name="score_fr")(x)  # (B, H/32, W/32, C)
 
     stride = 32
-    for skip in skips:
+    for i, skip in enumerate(skips):
         # Caffe FCN: upscore2 / upscore_pool4 are learned deconvolutions initialised bilinear,
         # score_pool4 / score_pool3 are zero-initialised so training starts from the coarser net.
-        up_name = "upscore2" if stride == 32 else f"upscore_{prev}"
-        x = upsample(x, 2, num_classes, up_name)
+        x = upsample(x, 2, num_classes, "upscore2" if i == 0 else f"upscore_{skips[i - 1]}")
         score = layers.Conv2D(num_classes, 1, kernel_initializer="zeros", name=f"score_{skip}")(feats[skip])
         x = layers.Add(name=f"fuse_{skip}")([x, score])  # (B, H/stride, W/stride, C)
-        stride, prev = SKIPS[skip], skip
+        stride = SKIPS[skip]
 
     # The final upsampling is fixed bilinear interpolation, as in the paper.
     x = upsample(x, stride, num_classes, f"upscore{stride}", trainable=False)  # (B, H', W', C)
