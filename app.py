@@ -36,6 +36,8 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
+from starlette.middleware import Middleware  # noqa: E402
+from starlette.responses import PlainTextResponse  # noqa: E402
 
 from segdemo import data, files, infer, metrics, store, viz  # noqa: E402
 from segdemo import train as training  # noqa: E402
@@ -67,7 +69,8 @@ SEG_QUEUE = {"concurrency_id": "segment", "concurrency_limit": 2}  # model runs:
 VIEW_QUEUE = {"concurrency_id": "view", "concurrency_limit": 4, "show_progress": "hidden"}  # no model run
 PRIVATE = {"api_visibility": "private"}  # UI-only events: not API endpoints
 QUEUE_SIZE = 64
-MAX_FILE_SIZE = "200mb"
+MAX_FILE_SIZE = 200 * 1024 * 1024  # bytes: the largest upload, and the largest request body of any kind
+UPLOAD_ROUTE = "/gradio_api/upload"  # gradio streams these to disk and checks each file itself
 THEME = gr.themes.Soft(primary_hue="indigo", secondary_hue="teal", neutral_hue="slate",  # system fonts:
                        font=["ui-sans-serif", "system-ui", "sans-serif"],  # no request leaves the page
                        font_mono=["ui-monospace", "SFMono-Regular", "Consolas", "monospace"])
@@ -1104,8 +1107,30 @@ def build_demo(handlers):
     return demo
 
 
+class BodySizeLimit:
+    """ASGI middleware: 413 for a request body over `limit` bytes or of unknown length, before any is read.
+
+    gradio limits uploads to UPLOAD_ROUTE file by file; every other body (a JSON call may carry an image
+    as a base64 data URL) would be read into memory whole, whatever its size.
+    """
+
+    def __init__(self, app, limit):
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http" and scope["path"] != UPLOAD_ROUTE:
+            headers = dict(scope["headers"])
+            length = headers.get(b"content-length", b"" if b"transfer-encoding" in headers else b"0")
+            if not length.isdigit() or int(length) > self.limit:
+                refusal = PlainTextResponse(f"Request body over {self.limit} bytes (or of unknown length): "
+                                            f"refused.", status_code=413)
+                return await refusal(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 def launch(host="127.0.0.1", port=7860, share=False, **kwargs):
-    """Warm the default model, then serve `demo` (queue on, no analytics, 200 MB uploads at most).
+    """Warm the default model, then serve `demo` (queue on, no analytics or monitoring, 200 MB uploads
+    and request bodies at most).
 
     Extra keyword arguments go to demo.launch (e.g. prevent_thread_lock=True in tests).
     """
@@ -1115,7 +1140,8 @@ def launch(host="127.0.0.1", port=7860, share=False, **kwargs):
           f"{time.perf_counter() - started:.1f} s on {demo.handlers.device}", flush=True)
     demo.queue(max_size=QUEUE_SIZE, default_concurrency_limit=2)
     return demo.launch(server_name=host, server_port=port, share=share, max_file_size=MAX_FILE_SIZE,
-                       theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False, **kwargs)
+                       enable_monitoring=False, theme=THEME, css=CSS, footer_links=["api"], ssr_mode=False,
+                       app_kwargs={"middleware": [Middleware(BodySizeLimit, limit=MAX_FILE_SIZE)]}, **kwargs)
 
 
 def main(argv=None):
