@@ -42,16 +42,14 @@ def load_folder(image_dir, mask_dir, num_classes=None, ignore_index=None, color_
     return images, masks, report
 
 
-def pad_to_multiple(image, multiple=STRIDE, mode="reflect", value=0):
-    """Pad an (H, W, ...) array at the bottom and right to multiples of `multiple`."""
+def pad_to_multiple(image, multiple=STRIDE):
+    """Reflect-pad an (H, W, ...) array at the bottom and right to multiples of `multiple`."""
     h, w = image.shape[:2]
     ph, pw = -h % multiple, -w % multiple
     if not (ph or pw):
         return image
     pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
-    if mode == "reflect" and (ph >= h or pw >= w):
-        mode = "symmetric"
-    return np.pad(image, pad, mode=mode) if mode != "constant" else np.pad(image, pad, constant_values=value)
+    return np.pad(image, pad, mode="reflect" if ph < h and pw < w else "symmetric")
 
 
 def split(n, fraction, seed=0):
