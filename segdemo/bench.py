@@ -1,4 +1,4 @@
-"""`python -m segdemo bench`: inference latency, training throughput, tiled-inference memory.
+"""`python -m segdemo bench`: inference latency (float32 and bfloat16), training throughput, memory.
 
 Run it on a quiet machine: a benchmark taken while a training runs measures nothing.
 """
@@ -41,57 +41,57 @@ def frame():
 
 
 def inference(name, image, repeats, weights_dir=None):
-    """Median latencies (ms) of one model on one frame: bare compiled model, Segmenter.segment, model.predict."""
+    """Median latencies (ms) of one model on one frame, float32 beside bfloat16, and what TTA costs.
+
+    bare: the compiled model alone (softmax included); segment: Segmenter.segment, colour mask
+    included; agreement: share of pixels whose bfloat16 label equals the float32 label.
+    """
     from . import viz
 
     seg = Segmenter.load(name, weights_dir)
+    fast = Segmenter(seg.model, seg.manifest, precision="bfloat16")
+    flip = Segmenter(seg.model, seg.manifest, tta="flip")
     x = data.pad_to_multiple(image).astype(np.float32)[None]
     bare = median_ms(lambda: seg._probs(x).numpy(), repeats)
+    bare_bf16 = median_ms(lambda: fast._probs(x).numpy(), repeats)
+    agreement = float(np.mean(seg.segment(image).labels == fast.segment(image).labels))
     full = median_ms(lambda: viz.colorize(seg.segment(image).labels, seg.palette), repeats)
-    keras_predict = median_ms(lambda: seg.model.predict(x, verbose=0), repeats)
-    return {"model": name, "bare_ms": bare, "segment_ms": full, "predict_ms": keras_predict,
-            "xla_ms": xla_ms(seg.model, x, repeats),
-            "predict_over_segment": keras_predict / full, "segment_over_bare": full / bare}
+    with_flip = median_ms(lambda: viz.colorize(flip.segment(image).labels, seg.palette), repeats)
+    return {"model": name, "bare_ms": bare, "bare_bf16_ms": bare_bf16, "bf16_speedup": bare / bare_bf16,
+            "bf16_agreement": agreement, "segment_ms": full, "segment_flip_ms": with_flip}
 
 
-def xla_ms(model, x, repeats):
-    """Median latency of the bare model compiled with XLA for this one shape, or None where XLA can't."""
-    import tensorflow as tf
+def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 320), scale=(0.5, 2.0), rounds=3):
+    """Images per second of fitting one FCN-8s (width 0.25), tf.data pipeline vs the same batches in memory.
 
-    xla = tf.function(lambda t: tf.nn.softmax(model(t, training=False), axis=-1), jit_compile=True)
-    try:
-        return median_ms(lambda: xla(x).numpy(), repeats)
-    except Exception:  # e.g. SegNet's max_pool_with_argmax has no XLA kernel
-        return None
-
-
-def training_throughput(steps=30, batch_size=8, crop=(224, 224), rounds=3):
-    """Steps per second of fitting one FCN-8s (width 0.25) on the tf.data pipeline vs the same batches in memory.
-
-    Both feed the same compiled model, alternately, `rounds` times each; the medians are compared.
+    The pipeline augments with a wide scale range; both feeds go to the same compiled model,
+    alternately, `rounds` times each, and their medians are compared.
     """
     import keras
     import tensorflow as tf
 
+    from . import precision as numerics
     from .models import build_fcn
     from .train import make_loss
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (*FRAME, 3), dtype=np.uint8) for _ in range(32)]
     masks = [rng.integers(0, 11, FRAME, dtype=np.uint8) for _ in range(32)]
-    pipeline = data.train_dataset(images, masks, batch_size, data.Augment(crop=crop), ignore_index=11)
+    augment = data.Augment(crop=crop, scale=scale, jitter=0.3, hue=0.05, gamma=0.3)
+    pipeline = data.train_dataset(images, masks, batch_size, augment, ignore_index=11)
     batches = [(x.numpy(), y.numpy()) for x, y in pipeline.take(steps)]
     memory = tf.data.Dataset.from_tensor_slices((np.concatenate([b[0] for b in batches]),
                                                  np.concatenate([b[1] for b in batches])))
     memory = memory.batch(batch_size, drop_remainder=True).repeat().prefetch(2)  # static shapes, as the pipeline
 
-    model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
+    with numerics.dtype_policy(precision):
+        model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
     model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss("ce", 11, 11))
 
     def rate(source):
         start = time.perf_counter()
         model.fit(source, epochs=1, steps_per_epoch=steps, verbose=0)
-        return steps / (time.perf_counter() - start)
+        return steps * batch_size / (time.perf_counter() - start)
 
     rate(pipeline), rate(memory)  # trace and warm up both
     rates = {"pipeline": [], "memory": []}
@@ -99,8 +99,8 @@ def training_throughput(steps=30, batch_size=8, crop=(224, 224), rounds=3):
         rates["pipeline"].append(rate(pipeline))
         rates["memory"].append(rate(memory))
     p, m = float(np.median(rates["pipeline"])), float(np.median(rates["memory"]))
-    return {"pipeline_steps_per_s": p, "memory_steps_per_s": m, "ratio": p / m,
-            "batch": f"{batch_size}x{crop[0]}x{crop[1]}"}
+    return {"precision": precision, "pipeline_images_per_s": p, "memory_images_per_s": m, "ratio": p / m,
+            "batch": f"{batch_size}x{crop[0]}x{crop[1]}, scale {scale[0]}-{scale[1]}"}
 
 
 def big_image_peak_rss(name, weights_dir=None):
@@ -131,18 +131,22 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None):
     print(f"segdemo bench, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
           f"{device()}; frame {image.shape[1]}x{image.shape[0]}, {repeats} repeats, medians")
     results = {"inference": [], "device": device()}
-    print(f"{'model':<18} {'bare model':>11} {'XLA':>10} {'segment()':>10} {'predict()':>10} {'predict/segment':>16}")
+    print(f"{'model':<18} {'float32':>9} {'bfloat16':>9} {'speedup':>8} {'same label':>10} "
+          f"{'segment()':>10} {'+ flip TTA':>10}")
     for name in models:
         r = inference(name, image, repeats, weights_dir)
         results["inference"].append(r)
-        xla = f"{r['xla_ms']:>7.1f} ms" if r["xla_ms"] is not None else f"{'n/a':>10}"
-        print(f"{name:<18} {r['bare_ms']:>8.1f} ms {xla} {r['segment_ms']:>7.1f} ms {r['predict_ms']:>7.1f} ms "
-              f"{r['predict_over_segment']:>15.2f}x")
+        print(f"{name:<18} {r['bare_ms']:>6.1f} ms {r['bare_bf16_ms']:>6.1f} ms {r['bf16_speedup']:>7.2f}x "
+              f"{r['bf16_agreement']:>10.1%} {r['segment_ms']:>7.1f} ms {r['segment_flip_ms']:>7.1f} ms")
     if train:
-        t = training_throughput()
-        results["training"] = t
-        print(f"training FCN-8s w0.25, batch {t['batch']}: tf.data pipeline {t['pipeline_steps_per_s']:.2f} "
-              f"steps/s, in memory {t['memory_steps_per_s']:.2f} steps/s, ratio {t['ratio']:.2f}")
+        results["training"] = [training_throughput(p) for p in ("float32", "bfloat16")]
+        for t in results["training"]:
+            print(f"training FCN-8s w0.25 in {t['precision']}, batch {t['batch']}: tf.data pipeline "
+                  f"{t['pipeline_images_per_s']:.1f} images/s, in memory {t['memory_images_per_s']:.1f} images/s, "
+                  f"ratio {t['ratio']:.2f}")
+        f32, bf16 = results["training"]
+        speedup = bf16["memory_images_per_s"] / f32["memory_images_per_s"]
+        print(f"training bfloat16 / float32 (in memory): {speedup:.2f}x")
     if big and models:
         b = big_image_peak_rss(store.DEFAULT_MODEL if store.DEFAULT_MODEL in models else models[0], weights_dir)
         results["big"] = b

@@ -35,6 +35,15 @@ def read_classes(spec):
     return tuple(name.strip() for name in spec.split(",") if name.strip())
 
 
+def parse_range(text):
+    """'0.5,2' -> (0.5, 2.0)."""
+    try:
+        low, high = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected LOW,HIGH such as 0.5,2.0, got {text!r}") from None
+    return low, high
+
+
 def cmd_train(args):
     from .train import TrainConfig, train
 
@@ -45,50 +54,82 @@ def cmd_train(args):
     for key, value in vars(args).items():
         if key in TrainConfig.__dataclass_fields__ and value is not None:
             setattr(config, key, value)
+    config.__post_init__()  # folders given as strings or lists become tuples
     if args.classes_spec:
         config.classes = read_classes(args.classes_spec)
-    if args.val_split is not None and not args.val_images:
-        config.val_images = config.val_masks = ""
+    if (args.val_split is not None or args.holdout) and not args.val_images:
+        config.val_images = config.val_masks = ()
+    if args.val_split is not None and not args.holdout:
+        config.holdout = ""
     if not config.images or not config.masks:
         raise ValueError("train needs --images DIR and --masks DIR (or a --recipe that names them)")
     # A recipe reproduces into a new name: retraining never replaces the model it came from by default.
     name = args.name or (f"{Path(args.recipe).stem}-repro" if args.recipe else f"{config.arch}-custom")
     command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path, manifest = train(config, name, weights_dir=args.weights_dir, command=command)
+    path, manifest = train(config, name, weights_dir=args.weights_dir, command=command, resume=args.resume)
     if path is None:
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1
-    val = manifest["metrics"]["val"]
-    print(f"saved {path} (val mIoU {val['miou']:.4f}, epoch {manifest['metrics']['epoch']})")
+    val, epoch = manifest["metrics"]["val"], manifest["metrics"]["epoch"]
+    scores = f"val mIoU {val['miou']:.4f}, " if val and val["miou"] is not None else ""
+    print(f"saved {path} ({scores}epoch {epoch})")
     return 0
 
 
 def add_train(sub):
-    p = sub.add_parser("train", help="train a model on image/mask folders")
-    p.add_argument("--arch", choices=("fcn32s", "fcn16s", "fcn8s", "segnet"))
-    p.add_argument("--images")
-    p.add_argument("--masks")
-    p.add_argument("--val-images")
-    p.add_argument("--val-masks")
-    p.add_argument("--val-split", type=float)
-    p.add_argument("--epochs", type=int)
-    p.add_argument("--batch-size", type=int)
-    p.add_argument("--steps-per-epoch", type=int)
-    p.add_argument("--crop", type=parse_crop, help="HxW, multiples of 32")
-    p.add_argument("--width", type=float)
-    p.add_argument("--fc-channels", type=int)
-    p.add_argument("--dropout", type=float)
-    p.add_argument("--lr", type=float)
-    p.add_argument("--loss", choices=("ce", "weighted-ce", "dice", "focal"))
-    p.add_argument("--class-weights", choices=("none", "median-frequency"))
-    p.add_argument("--ignore-index", type=int)
-    p.add_argument("--classes", dest="classes_spec", help="'camvid', a file with one name a line, or a,b,c")
-    p.add_argument("--patience", type=int)
-    p.add_argument("--seed", type=int)
-    p.add_argument("--init", help="model whose weights to copy by layer name")
-    p.add_argument("--strategy", choices=("auto", "mirrored", "multiworker", "none"))
-    p.add_argument("--recipe", help="a manifest (weights/NAME.json) whose recipe to reproduce")
-    p.add_argument("--name")
+    from .train import CLASS_WEIGHTS, KEEP, LOSSES, STRATEGIES, TrainConfig
+    from .precision import PRECISIONS
+
+    defaults = TrainConfig()
+
+    def option(flag, text, **kwargs):
+        key = kwargs.get("dest", flag.lstrip("-").replace("-", "_"))
+        default = getattr(defaults, key, None)
+        shown = f" (default: {default})" if default not in (None, "", ()) else ""
+        p.add_argument(flag, help=text + shown, **kwargs)
+
+    p = sub.add_parser("train", help="train a model on image/mask folders",
+                       description="Train a model on image/mask folders; every option left out keeps "
+                                   "its default, or the value in --recipe.")
+    option("--images", "image folder(s), paired with --masks by file stem", nargs="+", metavar="DIR")
+    option("--masks", "mask folder(s): 8-bit class indices, one per image", nargs="+", metavar="DIR")
+    option("--val-images", "validation image folder(s) instead of a split", nargs="+", metavar="DIR")
+    option("--val-masks", "validation mask folder(s)", nargs="+", metavar="DIR")
+    option("--val-split", "share of the pairs held out at random to validate on; 0: none", type=float)
+    option("--holdout", "validate on the frames whose file stem matches this pattern, e.g. '0006R0_*'",
+           metavar="PATTERN")
+    option("--keep", "the epoch saved: best by val mIoU, or the last", choices=KEEP)
+    option("--arch", "architecture", choices=("fcn32s", "fcn16s", "fcn8s", "segnet"))
+    option("--width", "encoder channel multiplier (1.0 is VGG16's 64..512 channels)", type=float)
+    option("--fc-channels", "FCN fc6/fc7 channels at width 1.0 (scaled by --width)", type=int)
+    option("--dropout", "FCN fc6/fc7 dropout rate", type=float)
+    option("--epochs", "passes over the training pairs (or --steps-per-epoch steps each)", type=int)
+    option("--steps-per-epoch", "optimisation steps per epoch; 0: one pass over the pairs", type=int)
+    option("--batch-size", "images per step", type=int)
+    option("--crop", "training crop HxW in pixels, multiples of 32", type=parse_crop)
+    option("--scale", "random zoom range LOW,HIGH (2.0 shows half the crop's region, enlarged)",
+           type=parse_range)
+    option("--jitter", "brightness, contrast and saturation amplitude, 0..1; 0: off", type=float)
+    option("--hue", "largest random hue shift, as a fraction of the colour circle; 0: off", type=float)
+    option("--gamma", "random gamma exp(U(-g, g)); 0: off", type=float)
+    option("--lr", "peak learning rate (AdamW, warm-up then cosine decay)", type=float)
+    option("--warmup-epochs", "epochs of linear learning-rate warm-up", type=float)
+    option("--weight-decay", "AdamW weight decay", type=float)
+    option("--loss", "loss function", choices=LOSSES)
+    option("--class-weights", "per-class loss weights from the training masks", choices=CLASS_WEIGHTS)
+    option("--ignore-index", "the void label: excluded from the loss and the metrics", type=int)
+    option("--classes", "class names: 'camvid', a file with one name a line, or a,b,c", dest="classes_spec")
+    option("--patience", "with --keep best: epochs without a better val mIoU before stopping; 0: never",
+           type=int)
+    option("--seed", "random seed of the split, the order and the augmentation", type=int)
+    option("--init", "model whose weights to copy by layer name (FCN-32s -> 16s -> 8s)", metavar="MODEL")
+    option("--strategy", "tf.distribute strategy (auto: mirrored over several GPUs)", choices=STRATEGIES)
+    option("--precision", "auto: mixed bfloat16 on CPUs with avx512_bf16/amx_bf16, else float32",
+           choices=PRECISIONS)
+    option("--resume", "continue an interrupted run of this --name from its last finished epoch "
+                       "(same recipe)", action="store_true")
+    option("--recipe", "a manifest (weights/NAME.json) whose recipe to reproduce", metavar="JSON")
+    option("--name", "the model's name in the weights folder (default: ARCH-custom)")
     p.set_defaults(func=cmd_train)
 
 
@@ -180,7 +221,7 @@ def cmd_evaluate(args):
     from . import data, metrics
     from .infer import Segmenter
 
-    seg = Segmenter.load(args.model, args.weights_dir)
+    seg = Segmenter.load(args.model, args.weights_dir, tta=args.tta, precision=args.precision)
     ignore = seg.manifest.get("ignore_index") if args.ignore_index is None else args.ignore_index
     images, masks, _ = data.load_folder(args.images, args.masks, num_classes=len(seg.classes),
                                         ignore_index=ignore)
@@ -204,6 +245,9 @@ def cmd_bench(args):
 
 
 def add_commands(sub):
+    from .infer import TTA
+    from .precision import PRECISIONS
+
     p = sub.add_parser("models", help="list the available models")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_models)
@@ -230,6 +274,11 @@ def add_commands(sub):
     p.add_argument("--images", required=True)
     p.add_argument("--masks", required=True)
     p.add_argument("--ignore-index", type=int)
+    p.add_argument("--tta", choices=TTA, default="none",
+                   help="test-time augmentation: average over a mirrored copy (flip), and over scales "
+                        "0.75, 1, 1.25 (multiscale) (default: none)")
+    p.add_argument("--precision", choices=PRECISIONS, default="float32",
+                   help="inference precision; auto: bfloat16 on CPUs with bfloat16 units (default: float32)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 

@@ -12,12 +12,14 @@ STRIDE = 32  # every model downsamples by 32: inputs are padded or cropped to mu
 
 @dataclass
 class Augment:
-    """Training-time augmentation: random scale, random crop, flip, colour jitter."""
+    """Training-time augmentation: random scale and crop, flip, photometric jitter."""
 
     crop: tuple = (224, 224)  # (H, W), multiples of STRIDE
-    scale: tuple = (0.75, 1.25)
+    scale: tuple = (0.75, 1.25)  # zoom range: 2.0 shows a region half the crop's size, enlarged
     flip: bool = True
     jitter: float = 0.1  # brightness/contrast/saturation amplitude; 0 disables
+    hue: float = 0.0  # largest hue shift, as a fraction of the hue circle
+    gamma: float = 0.0  # gamma drawn from exp(U(-g, g)): darker or brighter mid-tones, as at dusk
 
 
 def load_folder(image_dir, mask_dir, num_classes=None, ignore_index=None, color_table=None):
@@ -78,38 +80,82 @@ def median_frequency_weights(masks, num_classes, ignore_index=None):
     return weights
 
 
-def _augment_fn(aug, ignore_index, seed):
-    """The per-example augmentation as a tf function of (image, mask, stateless seed)."""
+def class_weights(masks, num_classes, kind, ignore_index=None):
+    """Per-class loss weights from the training masks.
+
+    Args:
+        masks: HxW integer label maps.
+        num_classes: number of classes; other labels (void) are not counted.
+        kind: "median-frequency" (SegNet: median(freq) / freq(c), freq over the images that
+            contain c; Eigen & Fergus 2015) or "enet" (1 / ln(1.02 + p(c)); Paszke et al. 2016,
+            scaled so that the average pixel weighs 1).
+        ignore_index: the void label, if any (not counted).
+
+    Returns:
+        (num_classes,) float32 weights; 0 for a class absent from every mask.
+    """
+    if kind == "median-frequency":
+        return median_frequency_weights(masks, num_classes, ignore_index)
+    if kind != "enet":
+        raise ValueError(f"class weights must be 'median-frequency' or 'enet', got {kind!r}")
+    pixels = sum(np.bincount(m.ravel(), minlength=num_classes)[:num_classes] for m in masks).astype(np.float64)
+    p = pixels / max(pixels.sum(), 1.0)
+    weights = np.where(pixels > 0, 1.0 / np.log(1.02 + p), 0.0)
+    return (weights / max((p * weights).sum(), 1e-12)).astype(np.float32)
+
+
+def _augment_fn(aug, void):
+    """The per-example augmentation as a tf function of (image, mask, stateless seed).
+
+    The region to show is chosen first and only it is resized to the crop (one crop_and_resize
+    per image and mask), so a wide scale range costs no more than a narrow one. Where the
+    region reaches past the image, the mask is `void` (ignored by the loss).
+    """
     import tensorflow as tf
 
     ch, cw = aug.crop
+    crop = tf.constant([ch, cw], tf.float32)
 
     def fn(image, mask, rng):
-        seeds = tf.random.experimental.stateless_split(rng, 6)
-        image = tf.cast(image, tf.float32)
-        mask = tf.cast(mask[..., None], tf.int32)
-        shape = tf.cast(tf.shape(image)[:2], tf.float32)
+        seeds = tf.random.experimental.stateless_split(rng, 9)
+        shape = tf.cast(tf.shape(image)[:2], tf.float32)  # (H, W)
         s = tf.random.stateless_uniform((), seeds[0], aug.scale[0], aug.scale[1])
-        size = tf.cast(tf.round(shape * s), tf.int32)
-        image = tf.image.resize(image, size, method="bilinear")
-        mask = tf.image.resize(mask, size, method="nearest")
-        # Pad (mask with the ignore index) when the scaled image is smaller than the crop.
-        ph, pw = tf.maximum(ch - size[0], 0), tf.maximum(cw - size[1], 0)
-        image = tf.pad(image, [[0, ph], [0, pw], [0, 0]])
-        mask = tf.pad(mask - ignore_index, [[0, ph], [0, pw], [0, 0]]) + ignore_index
-        both = tf.concat([image, tf.cast(mask, tf.float32)], axis=-1)
-        both = tf.image.stateless_random_crop(both, (ch, cw, 4), seeds[1])
-        if aug.flip:
-            both = tf.image.stateless_random_flip_left_right(both, seeds[2])
-        image, mask = both[..., :3], tf.cast(both[..., 3], tf.int32)
-        if aug.jitter:
-            image = tf.image.stateless_random_brightness(image, 255 * aug.jitter, seeds[3])
-            image = tf.image.stateless_random_contrast(image, 1 - aug.jitter, 1 + aug.jitter, seeds[4])
-            image = tf.image.stateless_random_saturation(image, 1 - aug.jitter, 1 + aug.jitter, seeds[5])
-            image = tf.clip_by_value(image, 0, 255)
-        return image, mask
+        region = crop / s  # source pixels the crop shows, (h, w)
+        # Top-left corner anywhere that keeps the region inside the image, or the image inside
+        # the region when the region is larger; whole pixels, so scale 1 copies pixels exactly.
+        lo, hi = tf.minimum(0.0, shape - region), tf.maximum(0.0, shape - region)
+        corner = tf.floor(lo + tf.random.stateless_uniform((2,), seeds[1]) * (hi - lo + 1.0))
+        corner = tf.minimum(corner, hi)
+        last = corner + region * (crop - 1.0) / crop  # centre of the last sample
+        scale = tf.maximum(shape - 1.0, 1.0)
+        box = tf.concat([corner / scale, last / scale], 0)[None]  # (1, 4) y1, x1, y2, x2
+        flip = tf.random.stateless_uniform((), seeds[2]) < 0.5 if aug.flip else tf.constant(False)
+        image = tf.image.crop_and_resize(tf.cast(image, tf.float32)[None], box, [0], (ch, cw))[0]
+        mask = tf.image.crop_and_resize(tf.cast(mask, tf.float32)[None, ..., None], box, [0], (ch, cw),
+                                        method="nearest", extrapolation_value=float(void))[0, ..., 0]
+        image = tf.where(flip, image[:, ::-1], image)
+        mask = tf.cast(tf.where(flip, mask[:, ::-1], mask), tf.int32)
+        image = _photometric(image / 255.0, aug, seeds[3:])
+        return image * 255.0, mask
 
     return fn
+
+
+def _photometric(image, aug, seeds):
+    """Brightness, contrast, saturation, hue and gamma on a 0..1 image (the amounts in `aug`; 0 skips one)."""
+    import tensorflow as tf
+
+    if aug.jitter:
+        image = tf.image.stateless_random_brightness(image, aug.jitter, seeds[0])
+        image = tf.image.stateless_random_contrast(image, 1 - aug.jitter, 1 + aug.jitter, seeds[1])
+        image = tf.image.stateless_random_saturation(tf.clip_by_value(image, 0, 1), 1 - aug.jitter,
+                                                     1 + aug.jitter, seeds[2])
+    if aug.hue:
+        image = tf.image.stateless_random_hue(tf.clip_by_value(image, 0, 1), aug.hue, seeds[3])
+    if aug.gamma:
+        gamma = tf.exp(tf.random.stateless_uniform((), seeds[4], -aug.gamma, aug.gamma))
+        image = tf.clip_by_value(image, 0, 1) ** gamma
+    return tf.clip_by_value(image, 0, 1)
 
 
 def train_dataset(images, masks, batch_size, augment=None, ignore_index=PAD_LABEL, seed=0):
@@ -138,7 +184,8 @@ def train_dataset(images, masks, batch_size, augment=None, ignore_index=PAD_LABE
     ds = tf.data.Dataset.from_generator(gen, output_signature=(
         tf.TensorSpec((None, None, 3), tf.uint8), tf.TensorSpec((None, None), tf.int32)))
     seeds = tf.data.Dataset.random(seed=seed).batch(2)
+    augment_fn = _augment_fn(augment, ignore_index)
     ds = tf.data.Dataset.zip((ds, seeds)).map(
-        lambda pair, rng: _augment_fn(augment, ignore_index, seed)(pair[0], pair[1], rng),
+        lambda pair, rng: augment_fn(pair[0], pair[1], rng),
         num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return ds.batch(batch_size, drop_remainder=True).prefetch(tf.data.AUTOTUNE)

@@ -7,6 +7,11 @@ import numpy as np
 from . import store
 from .data import pad_to_multiple
 
+TTA = {  # test-time augmentation: the scales seen, and whether each is also seen mirrored
+    "none": ((1.0,), False),
+    "flip": ((1.0,), True),
+    "multiscale": ((0.75, 1.0, 1.25), True),
+}
 MAX_SIDE = 2048  # images with a longer side are segmented in overlapping tiles
 TILE = 1024  # tile side, a multiple of STRIDE
 OVERLAP = 128  # context each tile sees beyond the part of it that is kept
@@ -69,28 +74,52 @@ def device():
 class Segmenter:
     """A loaded model, compiled once, that segments RGB images of any size."""
 
-    def __init__(self, model, manifest):
+    def __init__(self, model, manifest, tta="none", precision="float32"):
+        """Wrap a model and its manifest.
+
+        Args:
+            model: a keras.Model from RGB 0..255 to class scores.
+            manifest: a dict with at least "classes"; "palette" and "ignore_index" are used.
+            tta: one of TTA: average the probabilities over mirrored and rescaled copies.
+            precision: "float32", "bfloat16" (mixed; faster on CPUs with bfloat16 units) or
+                "auto" (see segdemo.precision.pick_precision).
+        """
         import tensorflow as tf
 
+        from . import precision as numerics
         from .viz import hls_palette
 
+        if tta not in TTA:
+            raise ValueError(f"tta must be one of {list(TTA)}, got {tta!r}")
+        self.tta, self.precision = tta, numerics.pick_precision(precision)
+        model = numerics.cast_model(model, self.precision)
         self.model, self.manifest = model, manifest
         self.name = manifest.get("name", model.name)
         self.classes = tuple(manifest["classes"])
         palette = manifest.get("palette")
         self.palette = np.asarray(palette, np.uint8) if palette else hls_palette(len(self.classes))
 
+        scales, flip = TTA[tta]
+
         # One trace for every input size: the signature leaves height and width free.
         @tf.function(input_signature=[tf.TensorSpec((1, None, None, 3), tf.float32)])
         def probs(x):
-            return tf.nn.softmax(self.model(x, training=False), axis=-1)  # (1, H, W, C)
+            size = tf.shape(x)[1:3]
+            total = 0.0
+            for s in scales:
+                xs = x if s == 1 else tf.image.resize(x, tf.cast(tf.round(tf.cast(size, tf.float32) * s), tf.int32))
+                batch = tf.concat([xs, xs[:, :, ::-1]], 0) if flip else xs  # (1 or 2, h, w, 3)
+                p = tf.nn.softmax(tf.cast(self.model(batch, training=False), tf.float32), axis=-1)
+                p = (p[:1] + p[1:, :, ::-1]) / 2 if flip else p
+                total += p if s == 1 else tf.image.resize(p, size)
+            return total / len(scales)  # (1, H, W, C)
 
         self._probs = probs
 
     @classmethod
-    def load(cls, name_or_path, weights_dir=None):
+    def load(cls, name_or_path, weights_dir=None, tta="none", precision="float32"):
         """Load a model by name from the weights folder (or a path to NAME.keras), see store.load."""
-        return cls(*store.load(name_or_path, weights_dir))
+        return cls(*store.load(name_or_path, weights_dir), tta=tta, precision=precision)
 
     def warmup(self, shape=(360, 480)):
         """Run once on a blank frame so that the first real call is as fast as the next."""

@@ -1,21 +1,26 @@
 """Training: fit loop, validation mIoU, checkpoints, progress reporting, atomic save."""
 import datetime
+import fnmatch
+import json
 import math
 import os
 import platform
 import sys
 import time
 from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
 
 import keras
 import numpy as np
 
-from . import data, store
+from . import data, precision, store
 from .infer import Segmenter
+from .precision import PRECISIONS
 
 LOSSES = ("ce", "weighted-ce", "dice", "focal")
-CLASS_WEIGHTS = ("none", "median-frequency")
+CLASS_WEIGHTS = ("none", "median-frequency", "enet")
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
+KEEP = ("best", "last")  # which epoch is saved: the best by val mIoU, or the last one (a fixed schedule)
 
 
 @dataclass
@@ -32,23 +37,28 @@ class TrainConfig:
     crop: tuple = (224, 224)
     scale: tuple = (0.75, 1.25)
     jitter: float = 0.1
+    hue: float = 0.0
+    gamma: float = 0.0
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
     loss: str = "ce"
     class_weights: str = "none"
     ignore_index: int = None  # the void label, excluded from loss and metrics (CamVid: 11)
-    val_split: float = 0.15
-    patience: int = 10  # epochs without a better val mIoU before stopping
+    val_split: float = 0.15  # 0: no validation, train on every pair (keep must be "last")
+    holdout: str = ""  # validate on the frames whose file stem matches this pattern, e.g. "0006R0_*"
+    keep: str = "best"
+    patience: int = 10  # keep "best": epochs without a better val mIoU before stopping; 0 never stops
     steps_per_epoch: int = 0  # 0: one pass over the training pairs
     seed: int = 0
     init: str = ""  # model to copy weights from by layer name (FCN-32s -> 16s -> 8s)
     strategy: str = "auto"
+    precision: str = "auto"  # auto: mixed bfloat16 on CPUs with bfloat16 units, else float32
     classes: tuple = ()
-    images: str = ""
-    masks: str = ""
-    val_images: str = ""
-    val_masks: str = ""
+    images: tuple = ()  # one folder, or several read as one set
+    masks: tuple = ()
+    val_images: tuple = ()
+    val_masks: tuple = ()
 
     def check(self):
         """Raise ValueError on an unknown option."""
@@ -56,9 +66,13 @@ class TrainConfig:
 
         for key, value, valid in (("arch", self.arch, ARCHITECTURES), ("loss", self.loss, LOSSES),
                                   ("class_weights", self.class_weights, CLASS_WEIGHTS),
-                                  ("strategy", self.strategy, STRATEGIES)):
+                                  ("strategy", self.strategy, STRATEGIES), ("keep", self.keep, KEEP),
+                                  ("precision", self.precision, PRECISIONS)):
             if value not in valid:
                 raise ValueError(f"{key} must be one of {list(valid)}, got {value!r}")
+        if not self.validates and self.keep == "best":
+            raise ValueError("without validation frames (val_split 0, no holdout, no val folders) "
+                             "there is no best epoch: keep must be 'last'")
         if any(int(c) % data.STRIDE or int(c) <= 0 for c in self.crop):
             raise ValueError(f"crop must be positive multiples of {data.STRIDE}, got {self.crop}")
         for key in ("epochs", "batch_size"):
@@ -66,12 +80,28 @@ class TrainConfig:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
         return self
 
+    @property
+    def validates(self):
+        """True when the run has validation frames."""
+        return bool(self.val_images or self.holdout or self.val_split)
+
+    def __post_init__(self):
+        for key in ("images", "masks", "val_images", "val_masks"):
+            setattr(self, key, folders(getattr(self, key)))
+
     @classmethod
     def from_dict(cls, values):
         """Build from a dict (e.g. a manifest's recipe), ignoring unknown keys."""
         known = {f.name for f in fields(cls)}
         values = {k: tuple(v) if isinstance(v, list) else v for k, v in values.items() if k in known}
         return cls(**values)
+
+
+def folders(value):
+    """One folder (a str or Path) or several -> a tuple of str; empty -> ()."""
+    if isinstance(value, (str, Path)):
+        return (str(value),) if str(value) else ()
+    return tuple(str(v) for v in value or ())
 
 
 @dataclass
@@ -142,22 +172,36 @@ def pick_strategy(name):
 
 
 class Monitor(keras.callbacks.Callback):
-    """Validation each epoch, best weights, early stopping, progress reports and stop requests."""
+    """Validation each epoch, the kept weights, early stopping, progress reports, stop requests, resume state."""
 
-    def __init__(self, config, val, classes, steps, on_progress=None, stop_event=None, checkpoint=None):
-        """checkpoint: a path; the best epoch so far is saved there (atomically) when given."""
+    def __init__(self, config, val, classes, steps, on_progress=None, stop_event=None, checkpoint=None,
+                 resume=None):
+        """checkpoint: a path where the kept epoch so far is saved (atomically); resume: a ResumeState."""
         super().__init__()
         self.config, self.val, self.classes, self.steps = config, val, classes, steps
         self.on_progress, self.stop_event, self.checkpoint = on_progress, stop_event, checkpoint
-        self.history, self.best, self.best_weights, self.best_epoch = [], None, None, 0
+        self.resume = resume
+        self.history, self.best, self.kept_weights, self.kept_epoch = [], None, None, 0
         self.epoch, self.step, self.loss, self.started = 1, 0, float("nan"), time.time()
-        self.stopped = False
+        self.first_epoch, self.stopped, self.stop_reason = 1, False, ""
+
+    def restore(self, state):
+        """Continue from a ResumeState's json: history, best scores, kept epoch, time spent."""
+        self.history, self.best, self.kept_epoch = state["history"], state["best"], state["kept_epoch"]
+        self.first_epoch = self.epoch = state["epoch"] + 1
+        self.started = time.time() - state["seconds"]
+
+    @property
+    def seconds(self):
+        """Training time so far, across resumed sittings."""
+        return time.time() - self.started
 
     def eta(self):
-        """Seconds left, extrapolated from the steps done so far."""
-        done = (self.epoch - 1) * self.steps + self.step
-        total = self.config.epochs * self.steps
-        return (time.time() - self.started) / done * (total - done) if done else float("nan")
+        """Seconds left, extrapolated from the steps done in this sitting."""
+        done = (self.epoch - self.first_epoch) * self.steps + self.step
+        left = self.config.epochs * self.steps - (self.epoch - 1) * self.steps - self.step
+        spent = self.seconds - (self.history[self.first_epoch - 2]["seconds"] if self.first_epoch > 1 else 0)
+        return spent / done * left if done else float("nan")
 
     def report(self, phase, message=""):
         """Send a Progress to the callback, if any."""
@@ -165,10 +209,11 @@ class Monitor(keras.callbacks.Callback):
             latest = self.history[-1]["val"] if self.history else None
             self.on_progress(Progress(phase, self.epoch, self.config.epochs, self.step, self.steps, self.loss,
                                       self.eta(), latest, list(self.history), message,
-                                      str(self.checkpoint) if self.checkpoint and self.best else ""))
+                                      str(self.checkpoint) if self.checkpoint and self.kept_epoch else ""))
 
     def on_train_begin(self, logs=None):
-        self.segmenter = Segmenter(self.model, {"classes": self.classes, "ignore_index": self.config.ignore_index})
+        self.segmenter = Segmenter(self.model, {"classes": self.classes, "ignore_index": self.config.ignore_index},
+                                   precision=precision.precision_of(self.model))  # the model in training itself
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch, self.step = epoch + 1, 0
@@ -176,34 +221,124 @@ class Monitor(keras.callbacks.Callback):
     def on_train_batch_end(self, batch, logs=None):
         self.step, self.loss = batch + 1, float((logs or {}).get("loss", float("nan")))
         if self.stop_event is not None and self.stop_event.is_set():
-            self.stopped = True
+            self.stopped, self.stop_reason = True, "stopped by the user"
             self.model.stop_training = True
         self.report("train")
 
     def on_epoch_end(self, epoch, logs=None):
-        val, _ = self.segmenter.evaluate(*self.val)
-        miou = val["miou"] if val["miou"] is not None else -1.0
+        val = self.segmenter.evaluate(*self.val[:2])[0] if self.val[0] else None
+        miou = val["miou"] if val and val["miou"] is not None else -1.0
         self.history.append({"epoch": self.epoch, "loss": float((logs or {}).get("loss", self.loss)),
-                             "val_miou": val["miou"], "val_pixel_accuracy": val["pixel_accuracy"],
+                             "val_miou": val and val["miou"], "val_pixel_accuracy": val and val["pixel_accuracy"],
                              "lr": float(np.asarray(self.model.optimizer.learning_rate)),
-                             "seconds": round(time.time() - self.started, 1), "val": val})
-        better = self.best is None or miou > (self.best["miou"] if self.best["miou"] is not None else -1.0)
+                             "seconds": round(self.seconds, 1), "val": val})
+        best_miou = -1.0 if not self.best or self.best["miou"] is None else self.best["miou"]
+        better = val is not None and (self.best is None or miou > best_miou)
         if better:
-            self.best, self.best_epoch, self.best_weights = val, self.epoch, self.model.get_weights()
+            self.best = val
+        if self.config.keep == "last" or better:
+            self.kept_epoch, self.kept_weights = self.epoch, self.model.get_weights()
             if self.checkpoint:
                 self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                store.atomic_write(self.checkpoint, store.without_optimizer(self.model).save)
-        print(f"epoch {self.epoch}/{self.config.epochs} loss {self.history[-1]['loss']:.4f} "
-              f"val mIoU {miou:.4f} pixel acc {val['pixel_accuracy'] or 0:.4f}"
+                store.atomic_write(self.checkpoint, precision.cast_model(
+                    store.without_optimizer(self.model), "float32").save)
+        if self.resume:
+            self.resume.save(self.model, {"epoch": self.epoch, "history": self.history, "best": self.best,
+                                          "kept_epoch": self.kept_epoch, "seconds": self.seconds})
+        shown = f"val mIoU {miou:.4f} pixel acc {val['pixel_accuracy'] or 0:.4f}" if val else "no validation"
+        print(f"epoch {self.epoch}/{self.config.epochs} loss {self.history[-1]['loss']:.4f} {shown}"
               f"{' *' if better else ''} ({self.history[-1]['seconds']:.0f} s)", flush=True)
-        if self.epoch - self.best_epoch >= self.config.patience:
-            print(f"early stopping: no better val mIoU for {self.config.patience} epochs", flush=True)
+        patience = self.config.patience if self.config.keep == "best" else 0
+        if patience and self.epoch - self.best_epoch() >= patience:
+            self.stop_reason = f"early stopping: no better val mIoU for {self.config.patience} epochs"
+            print(self.stop_reason, flush=True)
             self.model.stop_training = True
         self.report("epoch")
 
+    def best_epoch(self):
+        """The epoch with the best val mIoU so far."""
+        scored = [h for h in self.history if h["val_miou"] is not None]
+        return max(scored, key=lambda h: h["val_miou"])["epoch"] if scored else self.history[0]["epoch"]
 
-def train(config, name, weights_dir=None, on_progress=None, stop_event=None, command=None):
-    """Train a model on image/mask folders and save the best epoch (by val mIoU) to the weights folder.
+
+class ResumeState:
+    """What `train(resume=True)` needs to continue a run: weights, optimizer state, history.
+
+    Two files beside the checkpoints, rewritten atomically after every epoch:
+    NAME.resume.npz holds the weights (float32) and the optimizer's variables (its moment
+    estimates rounded to bfloat16, which halves the file with no measurable effect on the run),
+    and NAME.resume.json the recipe, history and best scores.
+    """
+
+    def __init__(self, folder, name, recipe):
+        self.arrays = Path(folder) / f"{name}.resume.npz"
+        self.state = Path(folder) / f"{name}.resume.json"
+        self.recipe = recipe
+
+    def save(self, model, state):
+        """Write the model's weights and optimizer variables, and `state` with the recipe."""
+        arrays = {f"w{i}": w for i, w in enumerate(model.get_weights())}
+        for i, v in enumerate(model.optimizer.variables):
+            value = np.asarray(v)
+            arrays[f"o{i}"] = _to_bf16(value) if value.dtype == np.float32 and value.size > 1 else value
+        self.arrays.parent.mkdir(parents=True, exist_ok=True)
+        def write(tmp):
+            with open(tmp, "wb") as f:
+                np.savez(f, **arrays)
+
+        store.atomic_write(self.arrays, write)
+        text = json.dumps({**state, "recipe": self.recipe}, default=float)
+        store.atomic_write(self.state, lambda tmp: Path(tmp).write_text(text))
+
+    def load(self, model):
+        """Restore weights and optimizer state into a compiled model; returns the saved state dict.
+
+        Raises ValueError when there is nothing to resume or the recipe differs.
+        """
+        if not (self.arrays.exists() and self.state.exists()):
+            raise ValueError(f"nothing to resume: no {self.state.name} in {self.state.parent}")
+        state = json.loads(self.state.read_text())
+        # An option added to TrainConfig since the run started counts as unchanged at its default.
+        defaults = asdict(TrainConfig())
+        changed = {k for k in set(state["recipe"]) | set(self.recipe)
+                   if _plain(state["recipe"].get(k, defaults.get(k))) != _plain(self.recipe.get(k))}
+        if changed:
+            raise ValueError("the recipe differs from the run being resumed: " + ", ".join(
+                f"{k} was {state['recipe'].get(k)!r}, now {self.recipe.get(k)!r}" for k in sorted(changed)))
+        with np.load(self.arrays) as saved:
+            model.set_weights([saved[f"w{i}"] for i in range(len(model.get_weights()))])
+            model.optimizer.build(model.trainable_variables)
+            for i, v in enumerate(model.optimizer.variables):
+                value = saved[f"o{i}"]
+                v.assign(_from_bf16(value) if value.dtype == np.uint16 else value)
+        return state
+
+    def remove(self):
+        """Delete both files (the run finished)."""
+        self.arrays.unlink(missing_ok=True)
+        self.state.unlink(missing_ok=True)
+
+
+def _to_bf16(a):
+    """float32 -> bfloat16 bits as uint16 (rounded to nearest)."""
+    bits = np.ascontiguousarray(a, np.float32).view(np.uint32)
+    return ((bits + 0x7FFF + ((bits >> 16) & 1)) >> 16).astype(np.uint16)
+
+
+def _from_bf16(a):
+    """bfloat16 bits as uint16 -> float32."""
+    return (a.astype(np.uint32) << 16).view(np.float32)
+
+
+def _plain(value):
+    """Lists and tuples compare equal in a recipe read back from json."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+
+
+def train(config, name, weights_dir=None, on_progress=None, stop_event=None, command=None, resume=False):
+    """Train a model on image/mask folders and save it to the weights folder.
+
+    The saved epoch is the best by val mIoU (config.keep "best") or the last one ("last").
 
     Args:
         config: a TrainConfig (folders, architecture, recipe).
@@ -212,8 +347,10 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         weights_dir: the weights folder (default: store.weights_dir()).
         on_progress: callable(Progress) called after every step and epoch.
         stop_event: a threading.Event; when set, training stops at the next step and the
-            best model so far is saved. Ctrl-C does the same.
+            kept epoch so far is saved. Ctrl-C does the same.
         command: the command line to record in the manifest.
+        resume: continue an interrupted run of the same name and recipe from its last
+            finished epoch (weights, optimizer state, schedule and history).
 
     Returns:
         (path of the saved model or None when no epoch finished, manifest dict)
@@ -225,15 +362,17 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     config.check()
     store.check_name(name)
     keras.utils.set_random_seed(config.seed)
-    classes, train_set, val_set, report = _load_data(config)
+    classes, train_set, val_set, notes = _load_data(config)
     n_classes = len(classes)
     strategy = pick_strategy(config.strategy)
+    compute = precision.pick_precision(config.precision)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train_set[0]) / config.batch_size))
     class_weights = None
-    if config.class_weights == "median-frequency" or config.loss == "weighted-ce":
-        class_weights = data.median_frequency_weights(train_set[1], n_classes, config.ignore_index)
+    if config.class_weights != "none" or config.loss == "weighted-ce":
+        kind = "median-frequency" if config.class_weights == "none" else config.class_weights
+        class_weights = data.class_weights(train_set[1], n_classes, kind, config.ignore_index)
 
-    with strategy.scope():
+    with strategy.scope(), precision.dtype_policy(compute):
         kwargs = {} if config.arch == "segnet" else dict(
             fc_channels=config.fc_channels, dropout=config.dropout, batchnorm=config.batchnorm)
         model = build_model(config.arch, n_classes, width=config.width, **kwargs)
@@ -250,35 +389,50 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
                       loss=make_loss(config.loss, n_classes, config.ignore_index, class_weights))
 
-    augment = data.Augment(crop=tuple(config.crop), scale=tuple(config.scale), jitter=config.jitter)
+    folder = store.weights_dir(weights_dir) / ".checkpoints"
+    checkpoint = folder / f"{name}.keras"
+    state = ResumeState(folder, name, asdict(config))
+    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint, state)
+    if resume:
+        monitor.restore(state.load(model))
+        if monitor.kept_epoch and checkpoint.exists():
+            monitor.kept_weights = keras.saving.load_model(checkpoint, compile=False).get_weights()
+        print(f"resuming after epoch {monitor.first_epoch - 1} of {config.epochs}", flush=True)
+    augment = data.Augment(crop=tuple(config.crop), scale=tuple(config.scale), jitter=config.jitter,
+                           hue=config.hue, gamma=config.gamma)
     # Crop padding is labelled void; without a void label any value past the classes serves.
     void = config.ignore_index if config.ignore_index is not None else data.PAD_LABEL
-    dataset = data.train_dataset(*train_set, config.batch_size, augment, void, config.seed)
-    checkpoint = store.weights_dir(weights_dir) / ".checkpoints" / f"{name}.keras"
-    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint)
+    # A resumed run draws new batches: the stream's seed moves on with the epochs done.
+    dataset = data.train_dataset(*train_set[:2], config.batch_size, augment, void,
+                                 config.seed + monitor.first_epoch - 1)
     interrupted = False
     try:
-        model.fit(dataset, epochs=config.epochs, steps_per_epoch=steps, callbacks=[monitor], verbose=0)
+        model.fit(dataset, epochs=config.epochs, initial_epoch=monitor.first_epoch - 1, steps_per_epoch=steps,
+                  callbacks=[monitor], verbose=0)
     except KeyboardInterrupt:
-        interrupted = True
-        print("interrupted: saving the best epoch so far", flush=True)
-    if monitor.best_weights is None:
+        interrupted, monitor.stop_reason = True, "interrupted"
+        print(f"interrupted: saving the {config.keep} epoch so far; continue with --resume", flush=True)
+    if monitor.kept_weights is None:
         monitor.report("stopped", "stopped before the first epoch ended: nothing saved")
         return None, None
-    model.set_weights(monitor.best_weights)
+    model.set_weights(monitor.kept_weights)
+    kept = next(h for h in monitor.history if h["epoch"] == monitor.kept_epoch)
+    finished = len(monitor.history) == config.epochs
     manifest = {
         "arch": config.arch, "width": config.width, "classes": list(classes),
         "palette": _palette(n_classes), "ignore_index": config.ignore_index,
-        "input": "RGB uint8 0..255, any size; the model normalises to -1..1 and needs multiples of 32",
-        "data": {"images": config.images, "masks": config.masks, "n_train": len(train_set[0]),
-                 "n_val": len(val_set[0]), "val": "val folders" if config.val_images else
-                 f"{config.val_split:.0%} held out (seed {config.seed})",
-                 "notes": list(report.notes) + list(report.warnings)},
+        "input": "RGB uint8 0..255, any size; the model normalises to -1..1 and pads to multiples of 32",
+        "data": {"images": list(folders(config.images)), "masks": list(folders(config.masks)),
+                 "n_train": len(train_set[0]), "n_val": len(val_set[0]), "val": _val_description(config),
+                 "train_frames": train_set[2], "val_frames": val_set[2], "notes": notes},
         "recipe": asdict(config),
-        "metrics": {"val": monitor.best, "epoch": monitor.best_epoch,
-                    "resolution": "full frames, padded to multiples of 32 and cropped back"},
-        "training": {"epochs_run": len(monitor.history), "seconds": round(time.time() - monitor.started, 1),
-                     "stopped_early": monitor.stopped or interrupted, "init_layers_copied": len(copied),
+        "metrics": {"val": kept["val"], "epoch": monitor.kept_epoch, "kept": config.keep,
+                    "best_val_epoch": monitor.best_epoch() if monitor.best else None,
+                    "resolution": "full frames"},
+        "training": {"epochs_run": len(monitor.history), "seconds": round(monitor.seconds, 1),
+                     "stopped_early": not finished, "stop_reason": monitor.stop_reason or "finished",
+                     "precision": compute, "replicas": strategy.num_replicas_in_sync,
+                     "init_layers_copied": len(copied),
                      "history": [{k: v for k, v in h.items() if k != "val"} for h in monitor.history],
                      "date": datetime.datetime.now().isoformat(timespec="seconds"),
                      "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
@@ -286,9 +440,11 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
                      "command": command or " ".join(sys.argv)},
         "params": model.count_params(),
     }
-    path = store.save(model, manifest, name, weights_dir)
+    path = store.save(precision.cast_model(store.without_optimizer(model), "float32"), manifest, name, weights_dir)
     checkpoint.unlink(missing_ok=True)
-    monitor.report("stopped" if monitor.stopped or interrupted else "done", f"saved {path.name}")
+    if finished:
+        state.remove()
+    monitor.report("done" if finished else "stopped", f"saved {path.name}")
     return path, store.read_manifest(name, weights_dir)
 
 
@@ -299,21 +455,55 @@ def _palette(n):
     return hls_palette(n).tolist()
 
 
-def _load_data(config):
-    """(classes, (train images, masks), (val images, masks), report) for a config."""
-    n = len(config.classes) or None
-    images, masks, report = data.load_folder(config.images, config.masks, num_classes=n,
-                                             ignore_index=config.ignore_index)
+def _val_description(config):
+    """What the validation frames are, in words, for the manifest."""
     if config.val_images:
-        val_images, val_masks, _ = data.load_folder(config.val_images, config.val_masks, num_classes=n,
-                                                    ignore_index=config.ignore_index)
-        train_set, val_set = (images, masks), (val_images, val_masks)
+        return "val folders: " + ", ".join(folders(config.val_images))
+    if config.holdout:
+        return f"held out: the frames matching {config.holdout!r} (not trained on)"
+    if config.val_split:
+        return f"{config.val_split:.0%} held out at random (seed {config.seed})"
+    return "none: trained on every pair"
+
+
+def _load_data(config):
+    """(classes, (train images, masks, stems), (val images, masks, stems), notes) for a config."""
+    n = len(config.classes) or None
+    images, masks, stems, notes = _load_folders(folders(config.images), folders(config.masks), n,
+                                                config.ignore_index)
+    if config.val_images:
+        val = _load_folders(folders(config.val_images), folders(config.val_masks), n, config.ignore_index)[:3]
+        train_idx, val_idx = list(range(len(images))), []
+    elif config.holdout:
+        patterns = [p.strip() for p in config.holdout.split(",") if p.strip()]
+        val_idx = [i for i, s in enumerate(stems) if any(fnmatch.fnmatchcase(s, p) for p in patterns)]
+        train_idx = [i for i in range(len(images)) if i not in set(val_idx)]
+        if not val_idx or not train_idx:
+            raise ValueError(f"holdout {config.holdout!r} matches {len(val_idx)} of {len(images)} frames: "
+                             "it must leave some to train on and some to validate on")
+    elif config.val_split:
+        train_idx, val_idx = data.split(len(images), config.val_split, config.seed)
     else:
-        tr, va = data.split(len(images), config.val_split, config.seed)
-        train_set = ([images[i] for i in tr], [masks[i] for i in tr])
-        val_set = ([images[i] for i in va], [masks[i] for i in va])
+        train_idx, val_idx = list(range(len(images))), []
+    pick = lambda idx: ([images[i] for i in idx], [masks[i] for i in idx], [stems[i] for i in idx])
+    train_set = pick(train_idx)
+    val_set = val if config.val_images else pick(val_idx)
     classes = tuple(config.classes)
     if not classes:
         top = max(int(m[m != config.ignore_index].max(initial=0)) for m in masks)
         classes = tuple(f"class {i}" for i in range(top + 1))
-    return classes, train_set, val_set, report
+    return classes, train_set, val_set, notes
+
+
+def _load_folders(image_dirs, mask_dirs, num_classes, ignore_index):
+    """(images, masks, stems, notes) of one or several image/mask folder pairs, read as one set."""
+    if len(image_dirs) != len(mask_dirs):
+        raise ValueError(f"{len(image_dirs)} image folders but {len(mask_dirs)} mask folders: give them in pairs")
+    images, masks, stems, notes = [], [], [], []
+    for image_dir, mask_dir in zip(image_dirs, mask_dirs):
+        i, m, report = data.load_folder(image_dir, mask_dir, num_classes=num_classes, ignore_index=ignore_index)
+        images += i
+        masks += m
+        stems += [Path(image).stem for image, _ in report.pairs]
+        notes += list(report.notes) + list(report.warnings)
+    return images, masks, stems, notes

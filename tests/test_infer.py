@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from segdemo import infer
+from segdemo import infer, store
 from segdemo.infer import Segmenter, to_rgb
 
 
@@ -79,5 +79,30 @@ def test_bench_prints_every_latency_for_a_model(tiny_weights, capsys):
 
     results = run(["tiny"], repeats=2, big=False, train=False, weights_dir=tiny_weights)
     (r,) = results["inference"]
-    assert r["bare_ms"] > 0 and r["segment_ms"] > 0 and r["predict_ms"] > 0
+    assert r["bare_ms"] > 0 and r["bare_bf16_ms"] > 0 and r["segment_ms"] > 0 and r["segment_flip_ms"] > 0
+    assert 0.5 < r["bf16_agreement"] <= 1.0
     assert "tiny" in capsys.readouterr().out
+
+
+def test_flip_tta_averages_the_image_and_its_mirror(tiny_weights):
+    model, manifest = store.load("tiny", tiny_weights)
+    plain, flip = Segmenter(model, manifest), Segmenter(model, manifest, tta="flip")
+    image = np.random.default_rng(1).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    expected = (plain.segment(image).probs + plain.segment(image[:, ::-1]).probs[:, ::-1]) / 2
+    np.testing.assert_allclose(flip.segment(image).probs, expected, atol=1e-5)
+
+
+def test_multiscale_tta_keeps_the_input_size(tiny_weights):
+    seg = Segmenter.load("tiny", tiny_weights, tta="multiscale")
+    out = seg.segment(np.zeros((70, 90, 3), np.uint8))
+    assert out.probs.shape == (70, 90, 3) and np.allclose(out.probs.sum(-1), 1, atol=1e-4)
+    with pytest.raises(ValueError, match="tta must be one of"):
+        Segmenter.load("tiny", tiny_weights, tta="rotate")
+
+
+def test_bfloat16_labels_agree_with_float32(tiny_weights):
+    image = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    f32 = Segmenter.load("tiny", tiny_weights).segment(image)
+    bf16 = Segmenter.load("tiny", tiny_weights, precision="bfloat16").segment(image)
+    assert bf16.probs.dtype == np.float32
+    assert np.mean(f32.labels == bf16.labels) > 0.95

@@ -499,7 +499,9 @@ def test_ctrl_c_saves_the_best_epoch_and_exits(synthetic_folder, tmp_path):
     model, manifest = store.load("m", weights)
     assert manifest["training"]["stopped_early"] and manifest["training"]["epochs_run"] < 500
     assert sorted(os.listdir(weights)) == [".checkpoints", "m.json", "m.keras"]
-    assert os.listdir(weights / ".checkpoints") == []
+    # What --resume needs stays; the epoch checkpoint has been promoted to m.keras.
+    assert sorted(os.listdir(weights / ".checkpoints")) == ["m.resume.json", "m.resume.npz"]
+    assert "continue with --resume" in rest
 
 
 def test_kill_9_mid_run_keeps_the_old_model_and_a_new_run_succeeds(copy_of_tiny, synthetic_folder, tmp_path):

@@ -141,3 +141,97 @@ def test_mirrored_strategy_over_two_cpu_devices_lowers_the_loss(tmp_path):
     assert out.returncode == 0, out.stderr[-2000:]
     history = json.loads(out.stdout.split("RESULT", 1)[1])
     assert history[-1]["loss"] < history[0]["loss"]
+
+
+def test_holdout_validates_on_the_matching_frames_only(synthetic_folder, tmp_path):
+    _, manifest = train(tiny_config(*synthetic_folder, epochs=1, holdout="frame_00[67]"), "m", tmp_path / "w")
+    frames = manifest["data"]
+    assert frames["val_frames"] == ["frame_006", "frame_007"]
+    assert frames["train_frames"] == [f"frame_{i:03d}" for i in range(6)]
+    assert "frame_00[67]" in frames["val"] and manifest["data"]["n_val"] == 2
+
+
+def test_holdout_matching_nothing_is_refused(synthetic_folder, tmp_path):
+    with pytest.raises(ValueError, match="matches 0 of 8"):
+        train(tiny_config(*synthetic_folder, holdout="0006R0_*"), "m", tmp_path / "w")
+
+
+def test_several_folders_train_as_one_set(tmp_path):
+    first = write_folder(tmp_path / "a", n=4)
+    second = write_folder(tmp_path / "b", n=3, seed=1)
+    config = tiny_config(*first, epochs=1, val_split=0, keep="last")
+    config.images, config.masks = (str(first[0]), str(second[0])), (str(first[1]), str(second[1]))
+    _, manifest = train(config, "m", tmp_path / "w")
+    assert manifest["data"]["n_train"] == 7 and manifest["data"]["n_val"] == 0
+
+
+def test_without_validation_the_last_epoch_is_kept_and_no_figure_is_called_validation(synthetic_folder, tmp_path):
+    path, manifest = train(tiny_config(*synthetic_folder, epochs=2, val_split=0, keep="last"), "m", tmp_path / "w")
+    assert manifest["metrics"]["val"] is None and manifest["metrics"]["kept"] == "last"
+    assert manifest["metrics"]["epoch"] == 2 and manifest["data"]["val_frames"] == []
+    assert manifest["data"]["val"].startswith("none")
+    with pytest.raises(ValueError, match="keep must be 'last'"):
+        tiny_config(*synthetic_folder, val_split=0).check()
+
+
+def test_keep_last_saves_the_last_epoch_even_when_an_earlier_one_scored_better(synthetic_folder, tmp_path):
+    _, manifest = train(tiny_config(*synthetic_folder, epochs=3, keep="last", lr=0.5), "m", tmp_path / "w")
+    history = manifest["training"]["history"]
+    assert manifest["metrics"]["epoch"] == 3
+    assert manifest["metrics"]["val"]["miou"] == history[-1]["val_miou"]
+
+
+def test_enet_weights_on_a_hand_drawn_example():
+    masks = [np.array([[0, 0, 0, 1]]), np.array([[0, 0, 2, 11]])]  # 11 is void
+    p = np.array([5, 1, 1]) / 7
+    w = 1 / np.log(1.02 + p)
+    np.testing.assert_allclose(data.class_weights(masks, 3, "enet", 11), w / (p * w).sum(), rtol=1e-6)
+
+
+def test_bfloat16_training_is_recorded_and_saves_a_float32_model(synthetic_folder, tmp_path):
+    _, manifest = train(tiny_config(*synthetic_folder, epochs=1, precision="bfloat16"), "m", tmp_path / "w")
+    assert manifest["training"]["precision"] == "bfloat16"
+    model, _ = store.load("m", tmp_path / "w")
+    assert model.dtype_policy.name == "float32"
+
+
+def run_cli_training(args, tmp_path):
+    """`python -m segdemo train ARGS` in the background, stdout piped; killed after 240 s."""
+    env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "segdemo", "train", *map(str, args)], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=open(tmp_path / "stderr.txt", "a"))
+    timer = threading.Timer(240, proc.kill)
+    timer.start()
+    return proc, timer
+
+
+def test_a_killed_run_resumes_with_its_optimizer_state_and_schedule(synthetic_folder, tmp_path):
+    images, masks = synthetic_folder
+    args = ["--images", images, "--masks", masks, "--arch", "fcn8s", "--width", "0.125", "--fc-channels", "256",
+            "--epochs", "4", "--steps-per-epoch", "3", "--batch-size", "2", "--crop", "64x64", "--val-split", "0",
+            "--keep", "last", "--warmup-epochs", "0", "--name", "m", "--weights-dir", tmp_path / "w"]
+    proc, timer = run_cli_training(args, tmp_path)
+    for line in proc.stdout:
+        if line.startswith("epoch 2/"):
+            proc.kill()  # SIGKILL: no chance to clean up
+            break
+    proc.wait()
+    timer.cancel()
+    assert not (tmp_path / "w" / "m.keras").exists()
+    with pytest.raises(ValueError, match="recipe differs"):
+        train(tiny_config(images, masks, epochs=5, val_split=0, keep="last"), "m", tmp_path / "w", resume=True)
+    proc, timer = run_cli_training([*args, "--resume"], tmp_path)
+    out = proc.stdout.read()
+    proc.wait()
+    timer.cancel()
+    assert proc.returncode == 0 and "resuming after epoch 2 of 4" in out, (tmp_path / "stderr.txt").read_text()
+    resumed = store.read_manifest("m", tmp_path / "w")["training"]
+    assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4] and not resumed["stopped_early"]
+    # The same run without the kill: the learning rates of every epoch agree (the schedule went on).
+    config = TrainConfig.from_dict(store.read_manifest("m", tmp_path / "w")["recipe"])
+    _, whole = train(config, "whole", tmp_path / "w")
+    np.testing.assert_allclose([h["lr"] for h in resumed["history"]],
+                               [h["lr"] for h in whole["training"]["history"]], rtol=1e-5)
+    assert not list((tmp_path / "w" / ".checkpoints").glob("m.resume.*"))  # finished: nothing left to resume
+    with pytest.raises(ValueError, match="nothing to resume"):
+        train(config, "m", tmp_path / "w", resume=True)
