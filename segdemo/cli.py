@@ -72,7 +72,8 @@ def cmd_train(args):
         return 1
     val, epoch = manifest["metrics"]["val"], manifest["metrics"]["epoch"]
     scores = f"val mIoU {val['miou']:.4f}, " if val and val["miou"] is not None else ""
-    print(f"saved {path} ({scores}epoch {epoch})")
+    run = manifest["training"]
+    print(f"saved {path} ({scores}epoch {epoch}); {run['stop_reason']} after {run['seconds']:.0f} s")
     return 0
 
 
@@ -103,7 +104,10 @@ def add_train(sub):
     option("--width", "encoder channel multiplier (1.0 is VGG16's 64..512 channels)", type=float)
     option("--fc-channels", "FCN fc6/fc7 channels at width 1.0 (scaled by --width)", type=int)
     option("--dropout", "FCN fc6/fc7 dropout rate", type=float)
-    option("--epochs", "passes over the training pairs (or --steps-per-epoch steps each)", type=int)
+    option("--minutes", "time budget in minutes: the learning-rate schedule spans it and the run ends on "
+                        "time with its kept epoch; 0: train for --epochs", type=float)
+    option("--epochs", "without --minutes: passes over the training pairs (or --steps-per-epoch steps each)",
+           type=int)
     option("--steps-per-epoch", "optimisation steps per epoch; 0: one pass over the pairs", type=int)
     option("--batch-size", "images per step", type=int)
     option("--crop", "training crop HxW in pixels, multiples of 32", type=parse_crop)
@@ -119,8 +123,8 @@ def add_train(sub):
     option("--class-weights", "per-class loss weights from the training masks", choices=CLASS_WEIGHTS)
     option("--ignore-index", "the void label: excluded from the loss and the metrics", type=int)
     option("--classes", "class names: 'camvid', a file with one name a line, or a,b,c", dest="classes_spec")
-    option("--patience", "with --keep best: epochs without a better val mIoU before stopping; 0: never",
-           type=int)
+    option("--patience-steps", "with --keep best: optimisation steps without a better val mIoU before "
+                               "stopping; 0: never", type=int)
     option("--seed", "random seed of the split, the order and the augmentation", type=int)
     option("--init", "model whose weights to copy by layer name (FCN-32s -> 16s -> 8s)", metavar="MODEL")
     option("--strategy", "tf.distribute strategy (auto: mirrored over several GPUs)", choices=STRATEGIES)

@@ -45,8 +45,9 @@ class ResumeState:
         if not (self.arrays.exists() and self.state.exists()):
             raise ValueError(f"nothing to resume: no {self.state.name} in {self.state.parent}")
         state = json.loads(self.state.read_text())
-        # An option added to TrainConfig since the run started counts as unchanged at its default.
-        changed = {k for k in set(state["recipe"]) | set(self.recipe)
+        # An option added to TrainConfig since the run started counts as unchanged at its default,
+        # and one since removed is no longer part of the recipe.
+        changed = {k for k in self.recipe
                    if _plain(state["recipe"].get(k, self.defaults.get(k))) != _plain(self.recipe.get(k))}
         if changed:
             raise ValueError("the recipe differs from the run being resumed: " + ", ".join(

@@ -5,22 +5,24 @@ import math
 import os
 import platform
 import sys
-import time
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 import keras
 import numpy as np
 
 from . import data, precision, store
-from .resume import ResumeState
-from .infer import Segmenter
+from .monitor import BudgetSchedule, Monitor, Progress
 from .precision import PRECISIONS
+from .resume import ResumeState
 
+__all__ = ["Progress", "TrainConfig", "make_loss", "pick_strategy", "train"]
 LOSSES = ("ce", "weighted-ce", "dice", "focal")
 CLASS_WEIGHTS = ("none", "median-frequency", "enet")
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 KEEP = ("best", "last")  # which epoch is saved: the best by val mIoU, or the last one (a fixed schedule)
+BUDGET_EPOCH_STEPS = 20  # with a time budget, an epoch (one validation) is at least this many steps
+MAX_BUDGET_EPOCHS = 10**6  # with a time budget, the clock ends the run long before this
 
 
 @dataclass
@@ -32,6 +34,7 @@ class TrainConfig:
     fc_channels: int = 4096  # FCN fc6/fc7 at width 1.0 (scaled by width)
     dropout: float = 0.5  # FCN fc6/fc7
     batchnorm: bool = True  # FCN encoder; SegNet always has it
+    minutes: float = 0.0  # a time budget: the schedule spans it and the run ends on time; 0: use epochs
     epochs: int = 30
     batch_size: int = 8
     crop: tuple = (224, 224)
@@ -48,7 +51,7 @@ class TrainConfig:
     val_split: float = 0.15  # 0: no validation, train on every pair (keep must be "last")
     holdout: str = ""  # validate on the frames whose file stem matches this pattern, e.g. "0006R0_*"
     keep: str = "best"
-    patience: int = 10  # keep "best": epochs without a better val mIoU before stopping; 0 never stops
+    patience_steps: int = 0  # keep "best": optimisation steps without a better val mIoU before stopping; 0: never
     steps_per_epoch: int = 0  # 0: one pass over the training pairs
     seed: int = 0
     init: str = ""  # model to copy weights from by layer name (FCN-32s -> 16s -> 8s)
@@ -75,6 +78,8 @@ class TrainConfig:
                              "there is no best epoch: keep must be 'last'")
         if any(int(c) % data.STRIDE or int(c) <= 0 for c in self.crop):
             raise ValueError(f"crop must be positive multiples of {data.STRIDE}, got {self.crop}")
+        if self.minutes < 0 or self.patience_steps < 0:
+            raise ValueError(f"minutes and patience_steps must be >= 0, got {self.minutes!r}, {self.patience_steps!r}")
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise ValueError(f"{key} must be >= 1, got {getattr(self, key)!r}")
@@ -102,29 +107,6 @@ def folders(value):
     if isinstance(value, (str, Path)):
         return (str(value),) if str(value) else ()
     return tuple(str(v) for v in value or ())
-
-
-@dataclass
-class Progress:
-    """What a progress callback receives, after every step and every epoch."""
-
-    phase: str  # "train", "epoch", "done", "stopped"
-    epoch: int
-    epochs: int
-    step: int
-    steps: int
-    loss: float
-    eta_seconds: float
-    val: dict = None  # the latest validation scores (metrics.scores)
-    history: list = field(default_factory=list)  # one dict per finished epoch
-    message: str = ""
-    checkpoint: str = ""  # a .keras file holding the best epoch so far, once there is one
-
-    @property
-    def fraction(self):
-        """Share of the planned steps done, 0..1."""
-        total = self.epochs * self.steps
-        return min(1.0, ((self.epoch - 1) * self.steps + self.step) / total) if total else 0.0
 
 
 def make_loss(kind, num_classes, ignore_index, class_weights=None):
@@ -171,96 +153,6 @@ def pick_strategy(name):
     return tf.distribute.get_strategy()
 
 
-class Monitor(keras.callbacks.Callback):
-    """Validation each epoch, the kept weights, early stopping, progress reports, stop requests, resume state."""
-
-    def __init__(self, config, val, classes, steps, on_progress=None, stop_event=None, checkpoint=None,
-                 resume=None):
-        """checkpoint: a path where the kept epoch so far is saved (atomically); resume: a ResumeState."""
-        super().__init__()
-        self.config, self.val, self.classes, self.steps = config, val, classes, steps
-        self.on_progress, self.stop_event, self.checkpoint = on_progress, stop_event, checkpoint
-        self.resume = resume
-        self.history, self.best, self.kept_weights, self.kept_epoch = [], None, None, 0
-        self.epoch, self.step, self.loss, self.started = 1, 0, float("nan"), time.time()
-        self.first_epoch, self.stopped, self.stop_reason = 1, False, ""
-
-    def restore(self, state):
-        """Continue from a ResumeState's json: history, best scores, kept epoch, time spent."""
-        self.history, self.best, self.kept_epoch = state["history"], state["best"], state["kept_epoch"]
-        self.first_epoch = self.epoch = state["epoch"] + 1
-        self.started = time.time() - state["seconds"]
-
-    @property
-    def seconds(self):
-        """Training time so far, across resumed sittings."""
-        return time.time() - self.started
-
-    def eta(self):
-        """Seconds left, extrapolated from the steps done in this sitting."""
-        done = (self.epoch - self.first_epoch) * self.steps + self.step
-        left = self.config.epochs * self.steps - (self.epoch - 1) * self.steps - self.step
-        spent = self.seconds - (self.history[self.first_epoch - 2]["seconds"] if self.first_epoch > 1 else 0)
-        return spent / done * left if done else float("nan")
-
-    def report(self, phase, message=""):
-        """Send a Progress to the callback, if any."""
-        if self.on_progress:
-            latest = self.history[-1]["val"] if self.history else None
-            self.on_progress(Progress(phase, self.epoch, self.config.epochs, self.step, self.steps, self.loss,
-                                      self.eta(), latest, list(self.history), message,
-                                      str(self.checkpoint) if self.checkpoint and self.kept_epoch else ""))
-
-    def on_train_begin(self, logs=None):
-        self.segmenter = Segmenter(self.model, {"classes": self.classes, "ignore_index": self.config.ignore_index},
-                                   precision=precision.precision_of(self.model))  # the model in training itself
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch, self.step = epoch + 1, 0
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.step, self.loss = batch + 1, float((logs or {}).get("loss", float("nan")))
-        if self.stop_event is not None and self.stop_event.is_set():
-            self.stopped, self.stop_reason = True, "stopped by the user"
-            self.model.stop_training = True
-        self.report("train")
-
-    def on_epoch_end(self, epoch, logs=None):
-        val = self.segmenter.evaluate(*self.val[:2])[0] if self.val[0] else None
-        miou = val["miou"] if val and val["miou"] is not None else -1.0
-        self.history.append({"epoch": self.epoch, "loss": float((logs or {}).get("loss", self.loss)),
-                             "val_miou": val and val["miou"], "val_pixel_accuracy": val and val["pixel_accuracy"],
-                             "lr": float(np.asarray(self.model.optimizer.learning_rate)),
-                             "seconds": round(self.seconds, 1), "val": val})
-        best_miou = -1.0 if not self.best or self.best["miou"] is None else self.best["miou"]
-        better = val is not None and (self.best is None or miou > best_miou)
-        if better:
-            self.best = val
-        if self.config.keep == "last" or better:
-            self.kept_epoch, self.kept_weights = self.epoch, self.model.get_weights()
-            if self.checkpoint:
-                self.checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                store.atomic_write(self.checkpoint, precision.cast_model(
-                    store.without_optimizer(self.model), "float32").save)
-        if self.resume:
-            self.resume.save(self.model, {"epoch": self.epoch, "history": self.history, "best": self.best,
-                                          "kept_epoch": self.kept_epoch, "seconds": self.seconds})
-        shown = f"val mIoU {miou:.4f} pixel acc {val['pixel_accuracy'] or 0:.4f}" if val else "no validation"
-        print(f"epoch {self.epoch}/{self.config.epochs} loss {self.history[-1]['loss']:.4f} {shown}"
-              f"{' *' if better else ''} ({self.history[-1]['seconds']:.0f} s)", flush=True)
-        patience = self.config.patience if self.config.keep == "best" else 0
-        if patience and self.epoch - self.best_epoch() >= patience:
-            self.stop_reason = f"early stopping: no better val mIoU for {self.config.patience} epochs"
-            print(self.stop_reason, flush=True)
-            self.model.stop_training = True
-        self.report("epoch")
-
-    def best_epoch(self):
-        """The epoch with the best val mIoU so far."""
-        scored = [h for h in self.history if h["val_miou"] is not None]
-        return max(scored, key=lambda h: h["val_miou"])["epoch"] if scored else self.history[0]["epoch"]
-
-
 def train(config, name, weights_dir=None, on_progress=None, stop_event=None, command=None, resume=False):
     """Train a model on image/mask folders and save it to the weights folder.
 
@@ -283,8 +175,6 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     """
     import tensorflow as tf
 
-    from .models import build_model, transfer_weights
-
     config.check()
     store.check_name(name)
     keras.utils.set_random_seed(config.seed)
@@ -293,37 +183,25 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     strategy = pick_strategy(config.strategy)
     compute = precision.pick_precision(config.precision)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train_set[0]) / config.batch_size))
+    if config.minutes and not config.steps_per_epoch:
+        steps = max(steps, BUDGET_EPOCH_STEPS)  # tiny data sets: validate every few seconds, not every step
     class_weights = None
     if config.class_weights != "none" or config.loss == "weighted-ce":
         kind = "median-frequency" if config.class_weights == "none" else config.class_weights
         class_weights = data.class_weights(train_set[1], n_classes, kind, config.ignore_index)
 
     with strategy.scope(), precision.dtype_policy(compute):
-        kwargs = {} if config.arch == "segnet" else dict(
-            fc_channels=config.fc_channels, dropout=config.dropout, batchnorm=config.batchnorm)
-        model = build_model(config.arch, n_classes, width=config.width, **kwargs)
-        copied = []
-        if config.init:
-            source, _ = store.load(config.init, weights_dir)
-            copied = transfer_weights(source, model)
-            print(f"init: copied {len(copied)} layers from {config.init}", flush=True)
-        total = config.epochs * steps
-        warmup = int(config.warmup_epochs * steps)
-        schedule = keras.optimizers.schedules.CosineDecay(
-            0.0 if warmup else config.lr, max(1, total - warmup), warmup_target=config.lr if warmup else None,
-            warmup_steps=warmup, alpha=0.01)
-        model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
-                      loss=make_loss(config.loss, n_classes, config.ignore_index, class_weights))
+        model, schedule, copied = _compiled_model(config, n_classes, steps, class_weights, weights_dir)
 
     folder = store.weights_dir(weights_dir) / ".checkpoints"
     checkpoint = folder / f"{name}.keras"
     state = ResumeState(folder, name, asdict(config), asdict(TrainConfig()))
-    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint, state)
+    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint, state, schedule)
     if resume:
         monitor.restore(state.load(model))
         if monitor.kept_epoch and checkpoint.exists():
             monitor.kept_weights = keras.saving.load_model(checkpoint, compile=False).get_weights()
-        print(f"resuming after epoch {monitor.first_epoch - 1} of {config.epochs}", flush=True)
+        print(f"resuming after epoch {monitor.first_epoch - 1} of {monitor.epochs}", flush=True)
     augment = data.Augment(crop=tuple(config.crop), scale=tuple(config.scale), jitter=config.jitter,
                            hue=config.hue, gamma=config.gamma)
     # Crop padding is labelled void; without a void label any value past the classes serves.
@@ -332,7 +210,8 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     dataset = data.train_dataset(*train_set[:2], config.batch_size, augment, void,
                                  config.seed + monitor.first_epoch - 1)
     try:
-        model.fit(dataset, epochs=config.epochs, initial_epoch=monitor.first_epoch - 1, steps_per_epoch=steps,
+        epochs = MAX_BUDGET_EPOCHS if config.minutes else config.epochs  # a budget ends the run on time
+        model.fit(dataset, epochs=epochs, initial_epoch=monitor.first_epoch - 1, steps_per_epoch=steps,
                   callbacks=[monitor], verbose=0)
     except KeyboardInterrupt:
         monitor.stop_reason = "interrupted"
@@ -342,7 +221,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         return None, None
     model.set_weights(monitor.kept_weights)
     kept = next(h for h in monitor.history if h["epoch"] == monitor.kept_epoch)
-    finished = len(monitor.history) == config.epochs
+    finished = monitor.finished
     manifest = {
         "arch": config.arch, "width": config.width, "classes": list(classes),
         "palette": _palette(n_classes), "ignore_index": config.ignore_index,
@@ -371,6 +250,30 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         state.remove()
     monitor.report("done" if finished else "stopped", f"saved {path.name}")
     return path, store.read_manifest(name, weights_dir)
+
+
+def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
+    """(model compiled with AdamW and the loss, its learning-rate schedule, names of layers copied from init)."""
+    from .models import build_model, transfer_weights
+
+    kwargs = {} if config.arch == "segnet" else dict(
+        fc_channels=config.fc_channels, dropout=config.dropout, batchnorm=config.batchnorm)
+    model = build_model(config.arch, n_classes, width=config.width, **kwargs)
+    copied = []
+    if config.init:
+        source, _ = store.load(config.init, weights_dir)
+        copied = transfer_weights(source, model)
+        print(f"init: copied {len(copied)} layers from {config.init}", flush=True)
+    if config.minutes:
+        schedule = BudgetSchedule(config.lr)
+    else:
+        total, warmup = config.epochs * steps, int(config.warmup_epochs * steps)
+        schedule = keras.optimizers.schedules.CosineDecay(
+            0.0 if warmup else config.lr, max(1, total - warmup), warmup_target=config.lr if warmup else None,
+            warmup_steps=warmup, alpha=0.01)
+    model.compile(optimizer=keras.optimizers.AdamW(schedule, weight_decay=config.weight_decay),
+                  loss=make_loss(config.loss, n_classes, config.ignore_index, class_weights))
+    return model, schedule, copied
 
 
 def _palette(n):

@@ -235,3 +235,33 @@ def test_a_killed_run_resumes_with_its_optimizer_state_and_schedule(synthetic_fo
     assert not list((tmp_path / "w" / ".checkpoints").glob("m.resume.*"))  # finished: nothing left to resume
     with pytest.raises(ValueError, match="nothing to resume"):
         train(config, "m", tmp_path / "w", resume=True)
+
+
+def test_a_time_budget_ends_the_run_at_the_first_step_past_it(synthetic_folder, tmp_path):
+    events = []
+    _, manifest = train(tiny_config(*synthetic_folder, minutes=0.25, epochs=1), "m", tmp_path / "w",
+                        on_progress=events.append)
+    run = manifest["training"]
+    assert run["stop_reason"] == "the time budget of 0.25 min is spent" and not run["stopped_early"]
+    steps = [e for e in events if e.phase == "train"]
+    assert [e.seconds >= 15 for e in steps].count(True) == 1 and steps[-1].seconds >= 15  # no step after it
+    assert run["seconds"] >= 15 and events[-1].fraction == 1.0 and events[-1].budget == 15.0
+
+
+def test_the_budget_schedule_warms_up_then_decays_along_the_share_of_time_spent():
+    from segdemo.monitor import BudgetSchedule
+
+    schedule = BudgetSchedule(1e-3, warmup=0.1, alpha=0.01)
+    lrs = []
+    for spent in (0.0, 0.05, 0.1, 0.55, 1.0):
+        schedule.spent.assign(spent)
+        lrs.append(float(schedule(0)))
+    np.testing.assert_allclose(lrs, [0.0, 5e-4, 1e-3, 1e-3 * (0.01 + 0.99 * 0.5), 1e-5], rtol=1e-5)
+
+
+def test_patience_counts_steps_and_the_manifest_says_why_the_run_stopped(synthetic_folder, tmp_path):
+    _, manifest = train(tiny_config(*synthetic_folder, epochs=30, lr=0.0, warmup_epochs=0, patience_steps=4),
+                        "m", tmp_path / "w")
+    run = manifest["training"]
+    assert run["epochs_run"] == 3  # 2 steps an epoch: no better val mIoU for 4 steps after epoch 1
+    assert run["stopped_early"] and run["stop_reason"] == "early stopping: no better val mIoU for 4 steps"
