@@ -12,7 +12,9 @@ CAMVID_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "camvid"
 
 
 def parse_crop(text):
-    """'224x320' -> (224, 320); 'N' -> (N, N)."""
+    """'224x320' -> (224, 320); 'N' -> (N, N); 'auto' -> () (the images' short side, at most 256)."""
+    if text.lower() == "auto":
+        return ()
     parts = text.lower().split("x")
     try:
         values = tuple(int(p) for p in parts)
@@ -86,6 +88,7 @@ def add_train(sub):
     def option(flag, text, **kwargs):
         key = kwargs.get("dest", flag.lstrip("-").replace("-", "_"))
         default = getattr(defaults, key, None)
+        default = kwargs.pop("default_text", default)
         shown = f" (default: {default})" if default not in (None, "", ()) else ""
         p.add_argument(flag, help=text + shown, **kwargs)
 
@@ -110,7 +113,8 @@ def add_train(sub):
            type=int)
     option("--steps-per-epoch", "optimisation steps per epoch; 0: one pass over the pairs", type=int)
     option("--batch-size", "images per step", type=int)
-    option("--crop", "training crop HxW in pixels, multiples of 32", type=parse_crop)
+    option("--crop", "training crop HxW in pixels, multiples of 32, or 'auto': the images' short side, "
+                     "at most 256", type=parse_crop, default_text="auto")
     option("--scale", "random zoom range LOW,HIGH (2.0 shows half the crop's region, enlarged)",
            type=parse_range)
     option("--jitter", "brightness, contrast and saturation amplitude, 0..1; 0: off", type=float)
@@ -126,6 +130,8 @@ def add_train(sub):
     option("--patience-steps", "with --keep best: optimisation steps without a better val mIoU before "
                                "stopping; 0: never", type=int)
     option("--seed", "random seed of the split, the order and the augmentation", type=int)
+    option("--start-from", "a head start: the model whose VGG16 encoder this one starts from; none: from scratch",
+           metavar="MODEL", type=lambda v: "" if v.lower() == "none" else v)
     option("--init", "model whose weights to copy by layer name (FCN-32s -> 16s -> 8s)", metavar="MODEL")
     option("--strategy", "tf.distribute strategy (auto: mirrored over several GPUs)", choices=STRATEGIES)
     option("--precision", "auto: mixed bfloat16 on CPUs with avx512_bf16/amx_bf16, else float32",

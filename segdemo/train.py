@@ -5,13 +5,13 @@ import math
 import os
 import platform
 import sys
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from pathlib import Path
 
 import keras
 import numpy as np
 
-from . import data, precision, store
+from . import advice, data, precision, store
 from .monitor import BudgetSchedule, Monitor, Progress
 from .precision import PRECISIONS
 from .resume import ResumeState
@@ -37,7 +37,7 @@ class TrainConfig:
     minutes: float = 0.0  # a time budget: the schedule spans it and the run ends on time; 0: use epochs
     epochs: int = 30
     batch_size: int = 8
-    crop: tuple = (224, 224)
+    crop: tuple = ()  # (h, w), multiples of 32; (): the images' short side, at most 256 (advice.auto_crop)
     scale: tuple = (0.75, 1.25)
     jitter: float = 0.1
     hue: float = 0.0
@@ -55,6 +55,7 @@ class TrainConfig:
     steps_per_epoch: int = 0  # 0: one pass over the training pairs
     seed: int = 0
     init: str = ""  # model to copy weights from by layer name (FCN-32s -> 16s -> 8s)
+    start_from: str = ""  # a head start: the model whose VGG16 encoder this one starts from; "": from scratch
     strategy: str = "auto"
     precision: str = "auto"  # auto: mixed bfloat16 on CPUs with bfloat16 units, else float32
     classes: tuple = ()
@@ -179,6 +180,8 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     store.check_name(name)
     keras.utils.set_random_seed(config.seed)
     classes, train_set, val_set, notes = _load_data(config)
+    if not config.crop:  # the recipe records the crop the run used
+        config = replace(config, crop=advice.auto_crop([im.shape[1::-1] for im in train_set[0]]))
     n_classes = len(classes)
     strategy = pick_strategy(config.strategy)
     compute = precision.pick_precision(config.precision)
@@ -254,7 +257,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
 
 def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
     """(model compiled with AdamW and the loss, its learning-rate schedule, names of layers copied from init)."""
-    from .models import build_model, transfer_weights
+    from .models import ENCODER_PREFIX, build_model, transfer_weights
 
     kwargs = {} if config.arch == "segnet" else dict(
         fc_channels=config.fc_channels, dropout=config.dropout, batchnorm=config.batchnorm)
@@ -264,6 +267,13 @@ def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
         source, _ = store.load(config.init, weights_dir)
         copied = transfer_weights(source, model)
         print(f"init: copied {len(copied)} layers from {config.init}", flush=True)
+    if config.start_from:
+        source, manifest = store.load(config.start_from, weights_dir)
+        if manifest.get("width") != config.width:
+            raise ValueError(f"start_from {config.start_from!r} has an encoder of width {manifest.get('width')}: "
+                             f"train at that width, or from scratch (start_from '')")
+        copied += transfer_weights(source, model, prefix=ENCODER_PREFIX)
+        print(f"head start: copied {len(copied)} encoder layers from {config.start_from}", flush=True)
     if config.minutes:
         schedule = BudgetSchedule(config.lr)
     else:

@@ -265,3 +265,33 @@ def test_patience_counts_steps_and_the_manifest_says_why_the_run_stopped(synthet
     run = manifest["training"]
     assert run["epochs_run"] == 3  # 2 steps an epoch: no better val mIoU for 4 steps after epoch 1
     assert run["stopped_early"] and run["stop_reason"] == "early stopping: no better val mIoU for 4 steps"
+
+
+def test_a_head_start_copies_the_encoder_only_and_the_manifest_records_it(synthetic_folder, tmp_path):
+    from segdemo.models import ENCODER_PREFIX
+
+    train(tiny_config(*synthetic_folder, epochs=1), "source", tmp_path / "w")
+    images, masks = write_folder(tmp_path / "binary", n=6, binary=True)
+    _, manifest = train(tiny_config(images, masks, arch="segnet", epochs=1, lr=0.0, warmup_epochs=0,
+                                    start_from="source"), "m", tmp_path / "w")
+    assert manifest["recipe"]["start_from"] == "source"
+    source, _ = store.load("source", tmp_path / "w")
+    model, _ = store.load("m", tmp_path / "w")
+    copied = [layer.name for layer in model.layers if layer.weights and layer.name.startswith(ENCODER_PREFIX)
+              and not layer.name.endswith("_bn")]  # lr 0 keeps the weights; BN statistics still move
+    assert copied and manifest["training"]["init_layers_copied"] >= len(copied)
+    for name in copied:
+        np.testing.assert_array_equal(model.get_layer(name).get_weights()[0],
+                                      source.get_layer(name).get_weights()[0])
+
+
+def test_a_head_start_from_another_width_is_refused(synthetic_folder, tmp_path):
+    train(tiny_config(*synthetic_folder, epochs=1), "source", tmp_path / "w")
+    with pytest.raises(ValueError, match="width 0.125"):
+        train(tiny_config(*synthetic_folder, width=0.25, start_from="source"), "m", tmp_path / "w")
+
+
+def test_the_automatic_crop_follows_the_image_size(tmp_path):
+    images, masks = write_folder(tmp_path / "d", n=4, size=(100, 150))
+    _, manifest = train(tiny_config(images, masks, crop=(), epochs=1), "m", tmp_path / "w")
+    assert manifest["recipe"]["crop"] == [96, 96]

@@ -1,9 +1,10 @@
 """Model builders: FCN-32s/16s/8s and SegNet on a VGG16 encoder."""
 from .fcn import VARIANTS as FCN_VARIANTS, build_fcn, transfer_weights
 from .segnet import build_segnet
+from .vgg import ENCODER_PREFIX
 
 ARCHITECTURES = (*FCN_VARIANTS, "segnet")
-__all__ = ["ARCHITECTURES", "build_fcn", "build_model", "build_segnet", "transfer_weights"]
+__all__ = ["ARCHITECTURES", "ENCODER_PREFIX", "build_fcn", "build_model", "build_segnet", "transfer_weights"]
 
 
 def build_model(arch, num_classes, width=1.0, **kwargs):

@@ -78,10 +78,11 @@ def build_fcn(variant="fcn8s", num_classes=12, width=1.0, fc_channels=4096, drop
     return keras.Model(inputs, outputs, name=variant)
 
 
-def transfer_weights(source, target):
+def transfer_weights(source, target, prefix=""):
     """Copy weights from `source` into `target` layer by layer name where shapes match.
 
-    This is how FCN-16s starts from FCN-32s and FCN-8s from FCN-16s.
+    This is how FCN-16s starts from FCN-32s and FCN-8s from FCN-16s, and, with prefix
+    ENCODER_PREFIX, how any model starts from another one's encoder (a head start).
 
     Returns:
         list of the layer names copied.
@@ -90,7 +91,7 @@ def transfer_weights(source, target):
     copied = []
     for layer in target.layers:
         src = by_name.get(layer.name)
-        if src is None or not layer.weights:
+        if src is None or not layer.weights or not layer.name.startswith(prefix):
             continue
         weights = src.get_weights()
         if [w.shape for w in weights] == [w.shape for w in layer.get_weights()]:

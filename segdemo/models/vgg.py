@@ -5,6 +5,7 @@ from keras import layers
 # (filters at width=1.0, convolutions) per block; block i ends in block{i}_pool at stride 2**i.
 VGG16_BLOCKS = ((64, 2), (128, 2), (256, 3), (512, 3), (512, 3))
 FEATURES = ("pool1", "pool2", "pool3", "pool4", "pool5")
+ENCODER_PREFIX = "block"  # every encoder layer's name starts with it: block{i}_conv{j}, _bn, _pool
 
 
 def channels(filters, width):

@@ -1,0 +1,79 @@
+"""Before Start: a training setup's pitfalls in words a student understands, and the crop that fits the images.
+
+Keras-free, so the app and the CLI can call it while they are still collecting options.
+"""
+STRIDE = 32  # crops are multiples of the models' stride (data.STRIDE)
+AUTO_CROP_MAX = 256  # the automatic crop: the images' short side, at most this, in multiples of STRIDE
+MIN_VAL_IMAGES = 2
+RARE_SHARE = 0.001  # a class under 0.1% of the labelled pixels is hard to learn
+PICTURE_LIKE_LABELS = 64  # masks with more distinct values than this look like pictures
+
+
+def auto_crop(sizes, largest=AUTO_CROP_MAX):
+    """The training crop for images of these sizes: the smallest short side, rounded down to STRIDE.
+
+    Args:
+        sizes: (width, height) pairs (a DatasetReport's `sizes`).
+        largest: the crop's largest side.
+
+    Returns:
+        (h, w), multiples of STRIDE, at least STRIDE.
+    """
+    short = min((min(w, h) for w, h in sizes), default=largest)
+    side = max(STRIDE, min(largest, short) // STRIDE * STRIDE)
+    return side, side
+
+
+def training_warnings(report, crop=None, val_split=0.0, n_val=None, class_names=None, ignore_index=None):
+    """What is likely to go wrong when training on this data set with these settings.
+
+    Args:
+        report: a files.DatasetReport (sizes, class_pixels, n_pairs).
+        crop: the training crop (h, w), or None for the automatic one.
+        val_split: the share of the pairs held out to validate on (0: none).
+        n_val: the number of validation images, when known (a holdout or a val folder).
+        class_names: the class names given, if any.
+        ignore_index: the void label, if any.
+
+    Returns:
+        list of one-sentence warnings, empty when nothing looks wrong.
+    """
+    warnings = []
+    if crop and report.sizes:
+        small = [(w, h) for w, h in report.sizes if h < crop[0] or w < crop[1]]
+        if small:
+            w, h = min(small, key=lambda s: s[0] * s[1])
+            warnings.append(f"The training crop ({crop[0]}x{crop[1]}) is larger than some images (the smallest is "
+                            f"{w}x{h}): the rest of each crop is padding the model learns nothing from. "
+                            f"Choose a crop of at most {auto_crop(report.sizes, max(crop))[0]}, or 'auto'.")
+    if n_val is None and val_split:
+        n_val = max(1, round(report.n_pairs * val_split))
+    if (n_val is not None or val_split) and n_val < MIN_VAL_IMAGES:
+        warnings.append(f"Only {n_val} image{'s' if n_val != 1 else ''} would be kept aside to check the model: "
+                        f"its score would say little. Add images or raise the validation share to keep at least "
+                        f"{MIN_VAL_IMAGES}.")
+    labelled = {k: v for k, v in report.class_pixels.items() if k != ignore_index}
+    total = sum(labelled.values())
+    if len(labelled) == 1:
+        (only,) = labelled
+        warnings.append(f"Every labelled pixel is class {_name(only, class_names)}: with one class there is "
+                        f"nothing to tell apart. Check that the masks mark the objects with their own value.")
+    elif total and len(labelled) <= PICTURE_LIKE_LABELS:
+        rare = [k for k, v in sorted(labelled.items()) if v / total < RARE_SHARE]
+        if rare:
+            shown = ", ".join(_name(k, class_names) for k in rare)
+            warnings.append(f"Class{'es' if len(rare) > 1 else ''} {shown} cover{'' if len(rare) > 1 else 's'} less "
+                            f"than {RARE_SHARE:.1%} of the pixels: the model will rarely predict "
+                            f"{'them' if len(rare) > 1 else 'it'}. More examples, or class weights, help.")
+    if len(labelled) > PICTURE_LIKE_LABELS:
+        warnings.append(f"The masks hold {len(labelled)} different values: they look like pictures (photos, "
+                        f"smoothed or JPEG-compressed masks) rather than class indices 0, 1, 2, ... "
+                        f"Save each mask as PNG with one value per class.")
+    return warnings
+
+
+def _name(label, class_names):
+    """'2 (Pole)' when names are known, else '2'."""
+    if class_names and 0 <= label < len(class_names):
+        return f"{label} ({class_names[label]})"
+    return str(label)
