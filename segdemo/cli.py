@@ -69,6 +69,9 @@ def cmd_train(args):
     name = args.name or (f"{Path(args.recipe).stem}-repro" if args.recipe else f"{config.arch}-custom")
     command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
     path, manifest = train(config, name, weights_dir=args.weights_dir, command=command, resume=args.resume)
+    if path is None and manifest is not None:
+        print(f"worker {manifest['training']['worker']} finished: the chief (worker 0) saves the model")
+        return 0
     if path is None:
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1

@@ -11,7 +11,7 @@ from pathlib import Path
 import keras
 import numpy as np
 
-from . import advice, data, precision, store
+from . import advice, data, distributed, precision, store
 from .monitor import BudgetSchedule, Monitor, Progress
 from .precision import PRECISIONS
 from .resume import ResumeState
@@ -199,7 +199,13 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     folder = store.weights_dir(weights_dir) / ".checkpoints"
     checkpoint = folder / f"{name}.keras"
     state = ResumeState(folder, name, asdict(config), asdict(TrainConfig()))
-    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint, state, schedule)
+    multiworker = config.strategy == "multiworker"
+    chief = distributed.is_chief() or not multiworker  # only the chief writes checkpoints and the model
+    monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint if chief else None,
+                      state if chief else None, schedule)
+    own = train_set[:2]  # the pairs this process augments
+    if multiworker:  # each worker its own share of them; a global batch mixes every share
+        own = [distributed.shard(part, *distributed.task()) for part in own]
     if resume:
         monitor.restore(state.load(model))
         if monitor.kept_epoch and checkpoint.exists():
@@ -210,12 +216,16 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     # Crop padding is labelled void; without a void label any value past the classes serves.
     void = config.ignore_index if config.ignore_index is not None else data.PAD_LABEL
     # A resumed run draws new batches: the stream's seed moves on with the epochs done.
-    dataset = data.train_dataset(*train_set[:2], config.batch_size, augment, void,
+    dataset = data.train_dataset(*own, config.batch_size, augment, void,
                                  config.seed + monitor.first_epoch - 1)
     try:
         epochs = MAX_BUDGET_EPOCHS if config.minutes else config.epochs  # a budget ends the run on time
-        model.fit(dataset, epochs=epochs, initial_epoch=monitor.first_epoch - 1, steps_per_epoch=steps,
-                  callbacks=[monitor], verbose=0)
+        if multiworker:
+            distributed.fit(model, distributed.unsharded(dataset), strategy, epochs, steps, [monitor],
+                            initial_epoch=monitor.first_epoch - 1)
+        else:
+            model.fit(dataset, epochs=epochs, initial_epoch=monitor.first_epoch - 1, steps_per_epoch=steps,
+                      callbacks=[monitor], verbose=0, shuffle=False)  # the stream is shuffled already
     except KeyboardInterrupt:
         monitor.stop_reason = "interrupted"
         print(f"interrupted: saving the {config.keep} epoch so far; continue with --resume", flush=True)
@@ -239,6 +249,8 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         "training": {"epochs_run": len(monitor.history), "seconds": round(monitor.seconds, 1),
                      "stopped_early": not finished, "stop_reason": monitor.stop_reason or "finished",
                      "precision": compute, "replicas": strategy.num_replicas_in_sync,
+                     "worker": distributed.task()[0] if multiworker else 0,
+                     "workers": distributed.task()[1] if multiworker else 1,
                      "init_layers_copied": len(copied),
                      "history": [{k: v for k, v in h.items() if k != "val"} for h in monitor.history],
                      "date": datetime.datetime.now().isoformat(timespec="seconds"),
@@ -247,6 +259,9 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
                      "command": command or " ".join(sys.argv)},
         "params": model.count_params(),
     }
+    if not chief:
+        monitor.report("done" if finished else "stopped", "saved by the chief (worker 0)")
+        return None, manifest
     path = store.save(precision.cast_model(store.without_optimizer(model), "float32"), manifest, name, weights_dir)
     checkpoint.unlink(missing_ok=True)
     if finished:
