@@ -154,6 +154,8 @@ def separated_order(adjacency, restarts=20, seed=0):
     weights = np.asarray(adjacency, np.float64)
     if weights.ndim != 2 or weights.shape[0] != weights.shape[1] or (weights < 0).any():
         raise ValueError(f"adjacency must be a non-negative (n, n) matrix, got shape {weights.shape}")
+    if int(restarts) != restarts or restarts < 1:
+        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
     n = len(weights)
     if n < 3:
         return tuple(range(n))  # every order is as good

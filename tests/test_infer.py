@@ -90,6 +90,20 @@ def test_probe_reads_the_probabilities_already_computed(seg):
     assert [b["probability"] for b in bars] == out.probs[7, 11].tolist()
 
 
+@pytest.mark.skipif(not (store.SHIPPED_DIR / "camvid-fcn8s.keras").is_file(), reason="no shipped camvid-fcn8s")
+def test_sticker_class_on_the_cycle_lane_frame_is_the_cyclist_not_sign_fragments():
+    from PIL import Image
+
+    from segdemo import viz
+
+    image = np.asarray(Image.open(store.SHIPPED_DIR.parent / "examples" / "0016E5_08075.png").convert("RGB"))
+    seg = Segmenter.load("camvid-fcn8s", store.SHIPPED_DIR)
+    labels = seg.segment(image).labels
+    things = [e["name"] for e in viz.legend(labels, seg.classes, seg.palette) if e["name"] in viz.THING_CLASSES]
+    assert things[0] == "SignSymbol"  # the most pixels: what the old rule (largest share) picked
+    assert seg.classes[viz.sticker_class(labels, seg.classes)] == "Bicyclist"
+
+
 def test_fcn_stages_show_strides_32_16_8(seg):
     stages = seg.stages(np.zeros((70, 90, 3), np.uint8))
     assert [title.split(" (")[0] for title, _ in stages] == ["stride 32", "stride 16", "stride 8"]

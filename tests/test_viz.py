@@ -370,6 +370,9 @@ def test_error_labels_correct_wrong_void_by_hand():
     expected = np.array([[0, 1, 0], [2, 0, 2]])
     np.testing.assert_array_equal(error_labels(truth, pred, 3, ignore_index=11), expected)
     assert error_labels(truth, pred, 3).dtype == np.uint8
+    # an ignored label inside the class range is void even where the prediction matches it
+    np.testing.assert_array_equal(error_labels(np.array([[1, 1, 2]]), np.array([[1, 0, 2]]), 3, ignore_index=1),
+                                  [[2, 2, 0]])
     colours = error_map(truth, pred, 3, ignore_index=11)
     np.testing.assert_array_equal(colours, ERROR_PALETTE[expected])
     assert len({tuple(c) for c in ERROR_PALETTE}) == 3
