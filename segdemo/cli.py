@@ -2,7 +2,6 @@
 import argparse
 import functools
 import json
-import os
 import shlex
 import signal
 import sys
@@ -312,8 +311,7 @@ def main(argv=None):
     sub.add_parser = functools.partial(sub.add_parser, parents=[common])
     add_commands(sub)
     add_train(sub)
-    args = parser.parse_args(argv)
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    args = parser.parse_args(argv)  # TensorFlow's log level is set by segdemo.quiet, on import
     # Ctrl-C and SIGTERM stop a training cleanly (the best epoch is saved), also when a
     # shell started this process in the background with SIGINT ignored.
     signal.signal(signal.SIGINT, signal.default_int_handler)

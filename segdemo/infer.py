@@ -38,6 +38,12 @@ class Segmentation:
         """(H, W) float32 max softmax probability per pixel."""
         return self.probs.max(axis=-1).astype(np.float32)
 
+    def probe(self, y, x):
+        """The class probabilities at pixel (y, x), from the stored probs: see viz.pixel_probs."""
+        from .viz import pixel_probs
+
+        return pixel_probs(self.probs, y, x, self.classes, self.palette)
+
 
 def to_rgb(image):
     """Convert an array to HxWx3 uint8 RGB: grayscale, HxWx1, RGBA (on white) and 16-bit accepted."""
@@ -87,7 +93,7 @@ class Segmenter:
         import tensorflow as tf
 
         from . import precision as numerics
-        from .viz import hls_palette
+        from .viz import class_palette
 
         if tta not in TTA:
             raise ValueError(f"tta must be one of {list(TTA)}, got {tta!r}")
@@ -97,7 +103,7 @@ class Segmenter:
         self.name = manifest.get("name", model.name)
         self.classes = tuple(manifest["classes"])
         palette = manifest.get("palette")
-        self.palette = np.asarray(palette, np.uint8) if palette else hls_palette(len(self.classes))
+        self.palette = np.asarray(palette, np.uint8) if palette else class_palette(self.classes)
 
         scales, flip = TTA[tta]
 
@@ -120,6 +126,15 @@ class Segmenter:
     def load(cls, name_or_path, weights_dir=None, tta="none", precision="float32"):
         """Load a model by name from the weights folder (or a path to NAME.keras), see store.load."""
         return cls(*store.load(name_or_path, weights_dir), tta=tta, precision=precision)
+
+    @property
+    def confidence_reference(self):
+        """The model's mean confidence on its validation frames (metrics.confidence_reference), or None.
+
+        Read from the manifest's metrics.val.confidence; ``metrics.low_confidence(mean, this)``
+        tells whether a photo's mean confidence is low compared with it.
+        """
+        return ((self.manifest.get("metrics") or {}).get("val") or {}).get("confidence")
 
     def warmup(self, shape=(360, 480)):
         """Run once on a blank frame so that the first real call is as fast as the next."""
@@ -174,23 +189,27 @@ class Segmenter:
             ignore_index: label excluded from every metric (default: the manifest's).
 
         Returns:
-            (scores dict from metrics.scores over all pixels, list of per-image mIoU in input order).
+            (scores dict from metrics.scores over all pixels, with "confidence": the
+            metrics.confidence_reference of the per-image mean confidences; list of per-image
+            mIoU in input order).
         """
-        from .metrics import confusion_matrix, scores
+        from .metrics import confidence_reference, confusion_matrix, scores
 
         if ignore_index is None:
             ignore_index = self.manifest.get("ignore_index")
         n = len(self.classes)
         total = np.zeros((n, n), np.int64)
-        per_image = []
+        per_image, confidences = [], []
         for image, mask in zip(images, masks):
             if np.asarray(image).shape[:2] != np.asarray(mask).shape[:2]:
                 raise ValueError(f"image and mask sizes differ: {np.asarray(image).shape[:2]} "
                                  f"vs {np.asarray(mask).shape[:2]}")
-            cm = confusion_matrix(mask, self.segment(image).labels, n, ignore_index=ignore_index)
+            result = self.segment(image)
+            cm = confusion_matrix(mask, result.labels, n, ignore_index=ignore_index)
             total += cm
             per_image.append(scores(cm, self.classes)["miou"])
-        return scores(total, self.classes), per_image
+            confidences.append(float(result.confidence.mean()))
+        return {**scores(total, self.classes), "confidence": confidence_reference(confidences)}, per_image
 
     def stages(self, image):
         """FCN-8s from the inside: its prediction at strides 32, 16 and 8 (score_fr, fuse_pool4, fuse_pool3).
@@ -212,7 +231,7 @@ class Segmenter:
         rgb = to_rgb(image)
         h, w = rgb.shape[:2]
         x = pad_to_multiple(rgb).astype(np.float32)[None]
-        outputs = probe(x, training=False)
+        outputs = probe([x], training=False)  # a list, as probe's inputs are (no structure warning)
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         titles = {"score_fr": "stride 32 (score_fr)", "fuse_pool4": "stride 16 (+ pool4)",
                   "fuse_pool3": "stride 8 (+ pool3)"}

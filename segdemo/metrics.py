@@ -1,7 +1,9 @@
 """Segmentation metrics from one confusion matrix: pixel/class accuracy, IoU, mIoU, fwIoU, Dice.
 
 Accumulate ``confusion_matrix`` over a data set (the matrices add), then call ``scores`` once.
-Pure numpy.
+``mistaken_for`` reads the matrix the other way: what each class was taken for. The model's
+mean confidence on its validation frames (``confidence_reference``) tells, by comparison,
+whether a new photo is unlike them (``low_confidence``). Pure numpy.
 """
 
 import numpy as np
@@ -109,6 +111,67 @@ def scores(cm, class_names=None):
         "undefined": [names[i] for i in range(c) if iou[i] is None],
         "n_pixels": n,
     }
+
+
+def mistaken_for(cm, class_names=None):
+    """Per true class, the class it was most often predicted as instead.
+
+    Args:
+        cm: (C, C) confusion matrix, rows = truth, columns = prediction (``confusion_matrix``).
+        class_names: optional C names; defaults to "0", "1", ...
+
+    Returns:
+        dict name -> ``{"as": name of the most frequent wrong prediction, "share": its pixels /
+        the class's true pixels}``, or None when the class is absent from the truth or never
+        mistaken. Ties go to the lower index.
+    """
+    cm = np.asarray(cm)
+    if cm.ndim != 2 or cm.shape[0] != cm.shape[1] or cm.shape[0] == 0:
+        raise ValueError(f"cm must be a square (C, C) matrix, got shape {cm.shape}")
+    c = cm.shape[0]
+    names = [str(i) for i in range(c)] if class_names is None else [str(n) for n in class_names]
+    if len(names) != c:
+        raise ValueError(f"class_names must be {c} names, got {class_names!r}")
+    wrong = cm.astype(np.int64) * (1 - np.eye(c, dtype=np.int64))  # (C, C), diagonal cleared
+    worst = wrong.argmax(axis=1)  # first maximum: the lower index on ties
+    support = cm.sum(axis=1)
+    return {names[i]: ({"as": names[worst[i]], "share": float(wrong[i, worst[i]] / support[i])}
+                       if wrong[i, worst[i]] else None)
+            for i in range(c)}
+
+
+def confidence_reference(frame_means):
+    """Summarise a model's mean confidence over its own validation frames.
+
+    Args:
+        frame_means: one value per frame, the mean over its pixels of the max softmax probability.
+
+    Returns:
+        ``{"frames", "mean", "p05", "min"}`` (p05: the 5th percentile, linearly interpolated),
+        or None for no frames.
+    """
+    values = np.asarray(frame_means, np.float64).ravel()
+    if values.size == 0:
+        return None
+    return {"frames": int(values.size), "mean": float(values.mean()),
+            "p05": float(np.percentile(values, 5)), "min": float(values.min())}
+
+
+def low_confidence(mean, reference):
+    """Whether a photo's mean confidence is low for this model: below 19 in 20 of its validation frames.
+
+    The threshold is the reference's 5th percentile of per-frame means rather than a margin
+    under their mean: it adapts to how spread a model's confidence is, and by construction the
+    hint appears on only 1 frame in 20 like those the model was validated on.
+
+    Args:
+        mean: the photo's mean max softmax probability (e.g. ``Segmentation.confidence.mean()``).
+        reference: ``confidence_reference`` output (the manifest's), or None.
+
+    Returns:
+        True when ``mean < reference["p05"]``; False without a reference.
+    """
+    return bool(reference) and float(mean) < reference["p05"]
 
 
 def format_scores(s):

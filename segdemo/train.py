@@ -237,7 +237,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     finished = monitor.finished
     manifest = {
         "arch": config.arch, "width": config.width, "classes": list(classes),
-        "palette": _palette(n_classes), "ignore_index": config.ignore_index,
+        "palette": _palette(classes), "ignore_index": config.ignore_index,
         "input": "RGB uint8 0..255, any size; the model normalises to -1..1 and pads to multiples of 32",
         "data": {"images": list(folders(config.images)), "masks": list(folders(config.masks)),
                  "n_train": len(train_set[0]), "n_val": len(val_set[0]), "val": _val_description(config),
@@ -301,11 +301,11 @@ def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
     return model, schedule, copied
 
 
-def _palette(n):
-    """The hls palette as lists, for the manifest."""
-    from .viz import hls_palette
+def _palette(classes):
+    """The classes' palette (viz.class_palette) as lists, for the manifest."""
+    from .viz import class_palette
 
-    return hls_palette(n).tolist()
+    return class_palette(classes).tolist()
 
 
 def _val_description(config):

@@ -1,5 +1,9 @@
 """Pure-numpy visualisation of label maps: palette, colorize, overlay, legend, binary maps, sticker.
 
+Also what the UI needs to show what the network sees: a palette whose hues keep touching
+classes apart (``class_palette``), an error map against the truth, the probabilities at one
+pixel, and the automatic sticker class.
+
 Data flows ``labels -> colorize(labels, palette) -> overlay(image, color)``. Images are
 HxWx3 uint8 RGB, label maps are HxW integer class indices, probability maps are HxWxC.
 Nothing here imports gradio or tensorflow; PNG is the only output format, so colours stay exact.
@@ -17,9 +21,23 @@ import seaborn as sns
 from PIL import Image
 from skimage.morphology import erosion, footprint_rectangle
 
+from .data import CAMVID_CLASSES
+
 HEATMAP_CMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray")
 CHECKER_LIGHT = 240  # grey levels of the transparency checkerboard
 CHECKER_DARK = 204
+# Hue slot (of the 11 in hls_palette(11)) of each CamVid class, in data.CAMVID_CLASSES order
+# (Sky, Building, Pole, Road, Pavement, Tree, SignSymbol, Fence, Car, Pedestrian, Bicyclist).
+# Measured with separated_order(adjacency(masks, 11)) over the 367 masks of
+# ../shared/camvid/trainannot (void 11 ignored); an exhaustive search over all 10! orders with
+# Sky at slot 0 finds the same order. Road/Pavement are 5 slots (164 deg) apart, Pedestrian/
+# Bicyclist 4 (131 deg), Sky/Tree 5 (164 deg). tests/test_viz.py recomputes it when the data is there.
+CAMVID_HUE_SLOTS = (0, 3, 7, 4, 10, 5, 9, 1, 8, 6, 2)
+# Countable objects: the automatic sticker class is one of these when any is present.
+THING_CLASSES = ("Car", "Pedestrian", "Bicyclist", "SignSymbol", "Pole")
+# Error map classes and colours (Okabe-Ito blue and vermillion, which colour-blind readers tell apart).
+ERROR_CLASSES = ("correct", "wrong", "void (not scored)")
+ERROR_PALETTE = np.array([[0, 114, 178], [213, 94, 0], [160, 160, 160]], np.uint8)
 
 
 def hls_palette(n):
@@ -34,6 +52,177 @@ def hls_palette(n):
     if int(n) != n or n < 1:
         raise ValueError(f"n must be an integer >= 1, got {n!r}")
     return np.round(np.asarray(sns.color_palette("hls", int(n))) * 255).astype(np.uint8)
+
+
+def class_palette(classes):
+    """The palette of a model: hls hues given to classes so that neighbours differ.
+
+    Every palette in segdemo comes from here (training writes it into the manifest). CamVid's
+    classes get CAMVID_HUE_SLOTS, measured on its training masks; any other class list steps
+    through the hues with a fixed stride near n / golden ratio, coprime with n, so that
+    consecutive classes (often related, e.g. "road" and "pavement") land far apart.
+
+    Args:
+        classes: the class names in index order (a count n >= 1 is also accepted).
+
+    Returns:
+        (n, 3) uint8: ``hls_palette(n)`` reordered, class i getting hue slot ``hue_slots(...)[i]``.
+    """
+    slots = hue_slots(classes)
+    return hls_palette(len(slots))[list(slots)]
+
+
+def hue_slots(classes):
+    """Which of the n evenly spaced hls hues each class gets.
+
+    Args:
+        classes: the class names in index order, or a count n >= 1.
+
+    Returns:
+        tuple of n distinct slots in 0..n-1: CAMVID_HUE_SLOTS for CamVid's 11 classes in their
+        usual order, else ``(i * stride) % n`` with the stride of ``golden_stride(n)``.
+    """
+    names = None if isinstance(classes, (int, np.integer)) else tuple(classes)
+    n = int(classes) if names is None else len(names)
+    if n < 1:
+        raise ValueError(f"need at least one class, got {classes!r}")
+    if names == CAMVID_CLASSES:
+        return CAMVID_HUE_SLOTS
+    stride = golden_stride(n)
+    return tuple(i * stride % n for i in range(n))
+
+
+def golden_stride(n):
+    """The stride through n hues nearest n / golden ratio that is coprime with n (0 for n = 1).
+
+    Args:
+        n: number of hues, >= 1.
+
+    Returns:
+        int in 0..n-1; ties between two coprime candidates go to the smaller one.
+    """
+    if n == 1:
+        return 0
+    target = n / ((1 + 5 ** 0.5) / 2)
+    candidates = [k for k in range(1, n) if np.gcd(k, n) == 1]
+    return min(candidates, key=lambda k: (abs(k - target), k))
+
+
+def adjacency(masks, num_classes):
+    """How often each pair of classes touches: 4-neighbour pixel pairs with different classes.
+
+    Args:
+        masks: iterable of HxW integer label maps; labels outside 0..num_classes-1 (void) are
+            ignored, and so are the pixel pairs they take part in.
+        num_classes: C >= 1.
+
+    Returns:
+        (C, C) int64 symmetric matrix with a zero diagonal: ``A[i, j]`` = number of horizontally
+        or vertically adjacent pixel pairs where one pixel is class i and the other class j.
+    """
+    c = int(num_classes)
+    if c != num_classes or c < 1:
+        raise ValueError(f"num_classes must be an integer >= 1, got {num_classes!r}")
+    counts = np.zeros(c * c, np.int64)
+    for mask in masks:
+        mask = _as_label_map(mask).astype(np.int64)
+        for a, b in ((mask[:, :-1], mask[:, 1:]), (mask[:-1], mask[1:])):  # left-right, up-down pairs
+            keep = (a != b) & (a >= 0) & (a < c) & (b >= 0) & (b < c)
+            counts += np.bincount(a[keep] * c + b[keep], minlength=c * c)
+    pairs = counts.reshape(c, c)
+    return pairs + pairs.T
+
+
+def separated_order(adjacency, restarts=20, seed=0):
+    """Hue slots that put classes which touch often far apart on the hue circle.
+
+    Minimises ``sum_{i<j} A[i, j] / d(i, j)``, with d the circular distance between the two
+    classes' slots (1..n//2): every boundary pixel between two classes costs the inverse of
+    how far apart their hues are. Search: steepest pairwise swaps from ``restarts`` random
+    orders (numpy generator ``seed``), the best kept. The result is made canonical (class 0 at
+    slot 0, and class 1 on the first half of the circle) since turning or mirroring the circle
+    does not change the cost.
+
+    Args:
+        adjacency: (n, n) non-negative symmetric matrix, e.g. from ``adjacency``.
+        restarts: number of random starting orders, >= 1.
+        seed: seed of the random starting orders.
+
+    Returns:
+        tuple of n distinct hue slots, class i getting slot ``result[i]``.
+    """
+    weights = np.asarray(adjacency, np.float64)
+    if weights.ndim != 2 or weights.shape[0] != weights.shape[1] or (weights < 0).any():
+        raise ValueError(f"adjacency must be a non-negative (n, n) matrix, got shape {weights.shape}")
+    if int(restarts) != restarts or restarts < 1:
+        raise ValueError(f"restarts must be an integer >= 1, got {restarts!r}")
+    n = len(weights)
+    if n < 3:
+        return tuple(range(n))  # every order is as good
+    weights = _pair_weights(weights)
+    rng = np.random.default_rng(seed)
+    best, best_cost = None, np.inf
+    for _ in range(int(restarts)):
+        slots, cost = _descend(weights, rng.permutation(n))
+        if cost < best_cost - 1e-9:
+            best, best_cost = slots, cost
+    return _canonical(best)
+
+
+def separation_cost(adjacency, slots):
+    """``sum_{i<j} A[i, j] / d(i, j)`` of the objective of ``separated_order``.
+
+    Args:
+        adjacency: (n, n) non-negative matrix; a one-sided count is symmetrised (A + A.T) / 2.
+        slots: n distinct hue slots, class i at ``slots[i]``.
+
+    Returns:
+        float, lower is better.
+    """
+    weights, slots = np.asarray(adjacency, np.float64), np.asarray(slots)
+    if weights.shape != (len(slots), len(slots)) or sorted(slots.tolist()) != list(range(len(slots))):
+        raise ValueError(f"slots must order 0..n-1 for an (n, n) adjacency, got {slots.tolist()} "
+                         f"for shape {weights.shape}")
+    return _cost(_pair_weights(weights), slots)
+
+
+def _pair_weights(weights):
+    """Upper triangle of the symmetrised matrix (A + A.T) / 2: each pair once."""
+    return np.triu(weights + weights.T, 1) / 2
+
+
+def _cost(upper, slots):
+    """Objective of separated_order for an upper-triangular weight matrix."""
+    n = len(slots)
+    d = np.abs(slots[:, None] - slots[None, :])
+    d = np.minimum(d, n - d)
+    return float((upper / np.maximum(d, 1)).sum())
+
+
+def _descend(upper, slots):
+    """Steepest descent over pairwise swaps of slots: (local optimum, its cost)."""
+    n = len(slots)
+    cost = _cost(upper, slots)
+    pairs = [(i, j) for i in range(n) for j in range(i + 1, n)]
+    while True:
+        trials = []
+        for i, j in pairs:
+            trial = slots.copy()
+            trial[[i, j]] = trial[[j, i]]
+            trials.append((_cost(upper, trial), trial))
+        best_cost, best = min(trials, key=lambda t: t[0])
+        if best_cost >= cost - 1e-9:
+            return slots, cost
+        slots, cost = best, best_cost
+
+
+def _canonical(slots):
+    """Turn the circle so class 0 is at slot 0, and mirror it if class 1 is past the half."""
+    n = len(slots)
+    slots = (np.asarray(slots) - slots[0]) % n
+    if slots[1] > n - slots[1]:
+        slots = (n - slots) % n
+    return tuple(int(s) for s in slots)
 
 
 def colorize(labels, palette, ignore_index=None, ignore_color=(0, 0, 0)):
@@ -153,6 +342,65 @@ def binary_maps(labels, class_names):
     ]
 
 
+def error_labels(truth, pred, num_classes, ignore_index=None):
+    """Where a prediction agrees with the truth, as indices into ERROR_CLASSES.
+
+    Args:
+        truth: HxW integer class indices; ``ignore_index`` and labels outside
+            0..num_classes-1 are void (not scored, as in metrics.confusion_matrix).
+        pred: HxW integer predicted classes, same shape.
+        num_classes: C >= 1.
+        ignore_index: optional void label in ``truth`` (e.g. 11 for CamVid).
+
+    Returns:
+        HxW uint8: 0 correct, 1 wrong, 2 void. Paint it with ``colorize(e, ERROR_PALETTE)``
+        and describe it with ``legend(e, ERROR_CLASSES, ERROR_PALETTE)``.
+    """
+    truth, pred = _as_label_map(truth), _as_label_map(pred)
+    if truth.shape != pred.shape:
+        raise ValueError(f"truth shape {truth.shape} does not match pred shape {pred.shape}")
+    void = (truth < 0) | (truth >= num_classes)
+    if ignore_index is not None:
+        void |= truth == ignore_index
+    return np.where(void, 2, np.where(truth == pred, 0, 1)).astype(np.uint8)
+
+
+def error_map(truth, pred, num_classes, ignore_index=None):
+    """The error map as a picture: correct, wrong and void pixels each in their ERROR_PALETTE colour.
+
+    Args:
+        truth, pred, num_classes, ignore_index: as for ``error_labels``.
+
+    Returns:
+        HxWx3 uint8 RGB.
+    """
+    return colorize(error_labels(truth, pred, num_classes, ignore_index), ERROR_PALETTE)
+
+
+def pixel_probs(probs, y, x, class_names, palette):
+    """The class probabilities at one pixel, for a bar chart (the pixel probe).
+
+    Args:
+        probs: HxWxC softmax probabilities (e.g. ``Segmentation.probs``; nothing is recomputed).
+        y, x: row and column, 0 <= y < H, 0 <= x < W. (gradio's ``SelectData.index`` is [x, y].)
+        class_names: C names.
+        palette: (C, 3) uint8 class colours.
+
+    Returns:
+        list of C ``{"index", "name", "color" ('#rrggbb'), "probability" (float)}`` in class order.
+    """
+    probs = _as_probs(probs)
+    palette = _as_palette(palette)
+    h, w, c = probs.shape
+    if len(class_names) != c or len(palette) < c:
+        raise ValueError(f"probs have {c} classes, got {len(class_names)} names and {len(palette)} colours")
+    if int(y) != y or int(x) != x or not (0 <= y < h and 0 <= x < w):
+        raise ValueError(f"pixel (y={y!r}, x={x!r}) is outside the {h}x{w} image")
+    values = probs[int(y), int(x)].astype(np.float64)
+    return [{"index": i, "name": class_names[i], "color": _hex(palette[i]), "probability": float(values[i])}
+            for i in range(c)]
+
+
 def confidence(probs):
     """Per-pixel confidence of the predicted class.
 
@@ -207,7 +455,66 @@ def heatmap(values, vmin=0.0, vmax=1.0, cmap="viridis"):
     return _colormap_lut(cmap)[index]
 
 
-def sticker(image, mask, border=5, light=248, margin=8, fit=None, name="mask"):
+def sticker_class(labels, class_names, prefer=THING_CLASSES):
+    """The class a sticker starts with: the most whole object, not the most scattered fragments.
+
+    Each class present scores the area of its largest connected region (8-connected), so one
+    big car beats many small sign fragments whose total area is larger.
+
+    Args:
+        labels: HxW integer class indices (void outside 0..len(class_names)-1 is ignored).
+        class_names: one name per class index.
+        prefer: names of countable objects; when any is present, the best of them is chosen.
+
+    Returns:
+        class index: the best-scoring preferred class present; else the best-scoring class other
+        than class 0 (by convention the background of binary masks); else 0 if present; None when
+        no class is present. Ties go to the lower index.
+    """
+    labels = _as_label_map(labels)
+    present = [i for i, _ in _present_classes(labels, len(class_names))]
+    for pool in ([i for i in present if class_names[i] in prefer], [i for i in present if i != 0], present):
+        if pool:
+            return max(sorted(pool), key=lambda i: _largest_region(labels == i).sum())
+    return None
+
+
+def keep_region(mask, region, name="mask"):
+    """Keep one connected region (8-connected) of a mask.
+
+    Args:
+        mask: HxW bool (or nonzero = inside).
+        region: "largest" for the region with the most pixels (ties: the first in reading
+            order), or a pixel (y, x) for the region under it (e.g. a clicked point).
+        name: what the mask is, for the error message (e.g. the class name).
+
+    Returns:
+        HxW bool mask of that region only.
+
+    Raises:
+        ValueError: if the mask is empty, the pixel is outside the image or not on the mask,
+            or ``region`` is neither.
+    """
+    mask = np.asarray(mask).astype(bool)
+    if mask.ndim != 2:
+        raise ValueError(f"mask must be HxW, got shape {mask.shape}")
+    if not mask.any():
+        raise ValueError(f"class {name!r} is not present in this image")
+    if isinstance(region, str) and region == "largest":
+        return _largest_region(mask)
+    if not (isinstance(region, (tuple, list)) and len(region) == 2 and all(int(v) == v for v in region)):
+        raise ValueError(f"region must be 'largest' or a pixel (y, x), got {region!r}")
+    y, x = (int(v) for v in region)
+    h, w = mask.shape
+    if not (0 <= y < h and 0 <= x < w):
+        raise ValueError(f"pixel (y={y}, x={x}) is outside the {h}x{w} image")
+    if not mask[y, x]:
+        raise ValueError(f"pixel (y={y}, x={x}) is not on {name!r}")
+    _, components = cv2.connectedComponents(mask.astype(np.uint8), connectivity=8)
+    return components == components[y, x]
+
+
+def sticker(image, mask, border=5, light=248, margin=8, fit=None, name="mask", region=None):
     """Cut one class out of a photo as a transparent sticker with a light outline.
 
     After the tf-image-segmentation "sticker" post: the outline is
@@ -225,6 +532,8 @@ def sticker(image, mask, border=5, light=248, margin=8, fit=None, name="mask"):
         fit: optional int >= 1; resize so the longer side equals ``fit`` (RGB by area/linear
             interpolation, alpha by nearest neighbour so it stays 0/255).
         name: what the mask is, for the error message (e.g. the class name).
+        region: None for the whole mask, else only one connected region of it: "largest",
+            or a pixel (y, x) for the region under it (see ``keep_region``).
 
     Returns:
         hxwx4 uint8 RGBA: the image inside the mask, outline pixels ``(light, light, light)``,
@@ -246,6 +555,8 @@ def sticker(image, mask, border=5, light=248, margin=8, fit=None, name="mask"):
         raise ValueError(f"fit must be None or an integer >= 1, got {fit!r}")
     if not mask.any():
         raise ValueError(f"class {name!r} is not present in this image")
+    if region is not None:
+        mask = keep_region(mask, region, name)
     contour = _contour(mask, int(border))
     rgb = np.where(mask[..., None], image, 0).astype(np.uint8)
     rgb[contour] = light
@@ -326,6 +637,14 @@ def _present_classes(labels, num_classes):
     counts = np.bincount(flat, minlength=num_classes)
     order = sorted(np.flatnonzero(counts), key=lambda i: (-counts[i], i))
     return [(int(i), float(counts[i] / labels.size)) for i in order]
+
+
+def _largest_region(mask):
+    """The 8-connected region of a bool mask with the most pixels (all False if the mask is empty)."""
+    count, components, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if count < 2:
+        return np.zeros(mask.shape, bool)
+    return components == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))  # label 0 is the background
 
 
 def _contour(mask, border):

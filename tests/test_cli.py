@@ -1,3 +1,4 @@
+import colorsys
 import json
 import os
 import subprocess
@@ -83,3 +84,40 @@ def test_check_prints_the_dataset_report(tmp_path):
     images, masks = write_folder(tmp_path / "d", n=3, binary=True)
     out = run("check", "--images", images, "--masks", masks)
     assert out.returncode == 0 and "0/255" in out.stdout
+
+
+def hue_gap(a, b):
+    """Circular distance between the hues of two RGB triples, in degrees."""
+    hues = [360.0 * colorsys.rgb_to_hls(*(np.asarray(c) / 255.0))[0] for c in (a, b)]
+    d = abs(hues[0] - hues[1]) % 360
+    return min(d, 360 - d)
+
+
+@pytest.mark.skipif(not (ROOT / "weights" / "camvid-fcn8s.keras").is_file(), reason="no shipped camvid-fcn8s")
+def test_predict_colours_keep_touching_camvid_classes_apart(tmp_path):
+    frame = ROOT / "examples" / "0016E5_08049.png"  # road, pavement, pedestrians and cyclists
+    out = run("predict", "--model", "camvid-fcn8s", frame, "--out", tmp_path, "--weights-dir", ROOT / "weights")
+    assert out.returncode == 0, out.stderr
+    labels = np.asarray(Image.open(tmp_path / "0016E5_08049_mask.png"))
+    color = np.asarray(Image.open(tmp_path / "0016E5_08049_color.png"))
+    classes = json.loads((ROOT / "weights" / "camvid-fcn8s.json").read_text())["classes"]
+    seen = {}
+    for name in ("Road", "Pavement", "Pedestrian", "Bicyclist"):
+        pixels = color[labels == classes.index(name)]
+        assert len(pixels), f"{name} is not predicted on this frame"
+        assert (pixels == pixels[0]).all(), f"{name} has more than one colour"
+        seen[name] = pixels[0]
+    assert hue_gap(seen["Road"], seen["Pavement"]) >= 60
+    assert hue_gap(seen["Pedestrian"], seen["Bicyclist"]) >= 60
+
+
+def test_models_prints_nothing_but_its_table():
+    # as on a fresh install: none of the TensorFlow settings the other tests pass
+    env = {k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "SEGDEMO_WEIGHTS")}
+    out = subprocess.run([sys.executable, "-m", "segdemo", "models"], capture_output=True, text=True, cwd=ROOT,
+                         env=env, timeout=300)
+    assert out.returncode == 0
+    assert out.stderr == ""
+    lines = out.stdout.splitlines()
+    assert lines[0].split() == ["name", "arch", "classes", "params", "val", "mIoU", "pixel", "acc"]
+    assert [line.split()[0] for line in lines[1:]] == sorted(p.stem for p in (ROOT / "weights").glob("*.keras"))

@@ -64,6 +64,46 @@ def test_evaluate_scores_full_images(seg):
     assert len(per_image) == 3 and 0 <= scores["miou"] <= 1 and scores["n_pixels"] == 3 * 64 * 80
 
 
+def test_evaluate_records_the_mean_confidence_of_every_frame(seg):
+    from synthetic import scene
+
+    from segdemo.metrics import confidence_reference
+
+    rng = np.random.default_rng(4)
+    pairs = [scene(rng) for _ in range(3)]
+    scores, _ = seg.evaluate([p[0] for p in pairs], [p[1] for p in pairs])
+    means = [seg.segment(p[0]).confidence.mean() for p in pairs]
+    assert scores["confidence"] == pytest.approx(confidence_reference(means))
+    assert scores["confidence"]["frames"] == 3
+
+
+def test_training_stores_the_confidence_reference_in_the_manifest(seg):
+    reference = seg.confidence_reference  # tiny was trained with 2 of its 8 frames held out
+    assert reference == seg.manifest["metrics"]["val"]["confidence"] and reference["frames"] == 2
+    assert 1 / 3 <= reference["min"] <= reference["p05"] <= reference["mean"] <= 1
+
+
+def test_probe_reads_the_probabilities_already_computed(seg):
+    out = seg.segment(np.random.default_rng(5).integers(0, 256, (20, 30, 3), dtype=np.uint8))
+    bars = out.probe(7, 11)
+    assert [b["name"] for b in bars] == list(seg.classes)
+    assert [b["probability"] for b in bars] == out.probs[7, 11].tolist()
+
+
+@pytest.mark.skipif(not (store.SHIPPED_DIR / "camvid-fcn8s.keras").is_file(), reason="no shipped camvid-fcn8s")
+def test_sticker_class_on_the_cycle_lane_frame_is_the_cyclist_not_sign_fragments():
+    from PIL import Image
+
+    from segdemo import viz
+
+    image = np.asarray(Image.open(store.SHIPPED_DIR.parent / "examples" / "0016E5_08075.png").convert("RGB"))
+    seg = Segmenter.load("camvid-fcn8s", store.SHIPPED_DIR)
+    labels = seg.segment(image).labels
+    things = [e["name"] for e in viz.legend(labels, seg.classes, seg.palette) if e["name"] in viz.THING_CLASSES]
+    assert things[0] == "SignSymbol"  # the most pixels: what the old rule (largest share) picked
+    assert seg.classes[viz.sticker_class(labels, seg.classes)] == "Bicyclist"
+
+
 def test_fcn_stages_show_strides_32_16_8(seg):
     stages = seg.stages(np.zeros((70, 90, 3), np.uint8))
     assert [title.split(" (")[0] for title, _ in stages] == ["stride 32", "stride 16", "stride 8"]

@@ -3,7 +3,14 @@
 import numpy as np
 import pytest
 
-from segdemo.metrics import confusion_matrix, format_scores, scores
+from segdemo.metrics import (
+    confidence_reference,
+    confusion_matrix,
+    format_scores,
+    low_confidence,
+    mistaken_for,
+    scores,
+)
 
 NAMES = ["bg", "cat", "dog", "bird"]  # "bird" appears in neither truth nor prediction
 
@@ -148,3 +155,28 @@ def test_format_scores_table():
     bird = next(line for line in lines if line.startswith("bird "))
     assert bird.split() == ["bird", "-", "-", "-", "0"]
     assert lines[-1].endswith(": bird")
+
+
+def test_mistaken_for_by_hand():
+    cm = np.array([
+        [5, 3, 2],  # a: 10 pixels, 3 taken for b, 2 for c
+        [0, 4, 0],  # b: never mistaken
+        [1, 1, 0],  # c: 2 pixels, one each for a and b: the tie goes to a
+    ])
+    assert mistaken_for(cm, ["a", "b", "c"]) == {
+        "a": {"as": "b", "share": 0.3},
+        "b": None,
+        "c": {"as": "a", "share": 0.5},
+    }
+    assert mistaken_for(np.zeros((2, 2), int)) == {"0": None, "1": None}  # absent from the truth
+    with pytest.raises(ValueError):
+        mistaken_for(np.zeros((2, 3), int))
+
+
+def test_confidence_reference_and_low_confidence_by_hand():
+    ref = confidence_reference([0.9, 0.8, 0.7, 0.6, 1.0])
+    # 5th percentile, linear: sorted 0.6 .. 1.0, position 0.05 * 4 = 0.2 -> 0.6 + 0.2 * 0.1
+    assert ref == {"frames": 5, "mean": pytest.approx(0.8), "p05": pytest.approx(0.62), "min": 0.6}
+    assert low_confidence(0.61, ref) and not low_confidence(0.63, ref)
+    assert not low_confidence(0.1, None)
+    assert confidence_reference([]) is None

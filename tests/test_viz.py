@@ -1,23 +1,45 @@
 """Visualisation helpers on hand-drawn tiny arrays with exact expected values."""
 
+import itertools
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
 from PIL import Image
 
+from segdemo.data import CAMVID_CLASSES
+
 from segdemo.viz import (
+    CAMVID_HUE_SLOTS,
+    ERROR_PALETTE,
+    adjacency,
     binary_maps,
     checkerboard,
+    class_palette,
     colorize,
     confidence,
     entropy,
+    error_labels,
+    error_map,
+    golden_stride,
     heatmap,
     hls_palette,
+    hue_slots,
+    keep_region,
     legend,
     legend_html,
     overlay,
+    pixel_probs,
     save_png,
+    separated_order,
+    separation_cost,
     sticker,
+    sticker_class,
 )
+
+REPO = Path(__file__).resolve().parent.parent
+CAMVID_TRAIN_MASKS = REPO.parent / "shared" / "camvid" / "trainannot"
 
 PALETTE = np.array([[10, 20, 30], [200, 0, 0], [0, 255, 0]], np.uint8)
 
@@ -261,3 +283,165 @@ def test_save_png_refuses_non_uint8(tmp_path):
     with pytest.raises(ValueError, match="uint8"):
         save_png(tmp_path / "x.png", np.zeros((2, 2), np.float32))
     assert list(tmp_path.iterdir()) == []
+
+
+def test_adjacency_counts_4_neighbour_pairs_by_hand():
+    mask = np.array([
+        [0, 0, 1],
+        [0, 2, 1],
+        [9, 2, 2],
+    ])  # 9 is void: its pairs do not count
+    # left-right pairs: 0|1, 0|2, 2|1; up-down pairs: 0/2 (column 1), 1/2 (column 2)
+    expected = np.array([[0, 1, 2], [1, 0, 2], [2, 2, 0]])
+    np.testing.assert_array_equal(adjacency([mask], 3), expected)
+    np.testing.assert_array_equal(adjacency([mask, mask.T], 3), 2 * expected)  # masks add up
+    assert adjacency([], 2).tolist() == [[0, 0], [0, 0]]
+
+
+def test_separated_order_puts_the_touching_pairs_opposite():
+    # 4 hues: each class has one slot opposite. Only 0-1 and 2-3 touch, so each pair sits opposite.
+    touching = np.zeros((4, 4))
+    touching[0, 1] = touching[1, 0] = touching[2, 3] = touching[3, 2] = 10
+    slots = separated_order(touching)
+    assert slots[:2] == (0, 2) and set(slots[2:]) == {1, 3}
+
+
+def test_separated_order_finds_the_exhaustive_optimum():
+    rng = np.random.default_rng(7)
+    weights = rng.integers(0, 100, (7, 7))
+    weights = weights + weights.T
+    best = min(separation_cost(weights, (0,) + p) for p in itertools.permutations(range(1, 7)))
+    slots = separated_order(weights)
+    assert sorted(slots) == list(range(7)) and slots[0] == 0 and slots[1] <= 7 - slots[1]
+    assert separation_cost(weights, slots) == pytest.approx(best)
+
+
+def test_separation_cost_by_hand():
+    weights = np.zeros((5, 5))
+    weights[0, 1], weights[0, 2] = 6, 3  # one-sided counts are symmetrised
+    # 5 hues: classes 0, 1, 2 at slots 0, 1, 3 -> 0-1 one slot apart, 0-2 two (circular: min(3, 2))
+    assert separation_cost(weights + weights.T, (0, 1, 3, 2, 4)) == pytest.approx(6 / 1 + 3 / 2)
+    assert separation_cost(weights, (0, 1, 3, 2, 4)) == pytest.approx((6 / 1 + 3 / 2) / 2)
+    with pytest.raises(ValueError, match="slots"):
+        separation_cost(weights, (0, 1, 3))
+
+
+@pytest.mark.skipif(not CAMVID_TRAIN_MASKS.is_dir(), reason="no CamVid training masks in ../shared/camvid")
+def test_camvid_hue_slots_are_measured_on_the_training_masks():
+    masks = (np.asarray(Image.open(p)) for p in sorted(CAMVID_TRAIN_MASKS.glob("*.png")))
+    assert separated_order(adjacency(masks, len(CAMVID_CLASSES))) == CAMVID_HUE_SLOTS
+
+
+def test_class_palette_is_hls_in_the_separated_order():
+    camvid = class_palette(CAMVID_CLASSES)
+    np.testing.assert_array_equal(camvid, hls_palette(11)[list(CAMVID_HUE_SLOTS)])
+    assert len({tuple(c) for c in camvid}) == 11
+    for a, b in (("Road", "Pavement"), ("Pedestrian", "Bicyclist"), ("Sky", "Tree")):
+        gap = abs(CAMVID_HUE_SLOTS[CAMVID_CLASSES.index(a)] - CAMVID_HUE_SLOTS[CAMVID_CLASSES.index(b)])
+        assert min(gap, 11 - gap) >= 2, (a, b)  # 2 of 11 slots: 65 degrees
+    # any other class list: a fixed stride through the hues
+    assert hue_slots(5) == hue_slots(["a", "b", "c", "d", "e"]) == (0, 3, 1, 4, 2)
+    np.testing.assert_array_equal(class_palette(5), hls_palette(5)[[0, 3, 1, 4, 2]])
+    assert hue_slots(list(CAMVID_CLASSES)[::-1]) == tuple(i * 7 % 11 for i in range(11))
+    assert hue_slots(1) == (0,)
+    with pytest.raises(ValueError):
+        hue_slots([])
+
+
+def test_golden_stride_is_coprime_and_near_n_over_phi():
+    assert [golden_stride(n) for n in range(1, 12)] == [0, 1, 2, 3, 3, 5, 4, 5, 5, 7, 7]
+    for n in range(2, 40):
+        slots = hue_slots(n)
+        assert sorted(slots) == list(range(n))  # coprime: every hue used once
+
+
+def test_shipped_manifests_use_the_class_palette():
+    manifests = sorted((REPO / "weights").glob("*.json"))
+    assert manifests
+    for path in manifests:
+        manifest = json.loads(path.read_text())
+        assert manifest["palette"] == class_palette(manifest["classes"]).tolist(), path.name
+
+
+def test_error_labels_correct_wrong_void_by_hand():
+    truth = np.array([[0, 1, 2], [11, 1, 5]])
+    pred = np.array([[0, 2, 2], [0, 1, 1]])
+    # 11 is ignore_index, 5 is outside 0..2: both void whatever is predicted
+    expected = np.array([[0, 1, 0], [2, 0, 2]])
+    np.testing.assert_array_equal(error_labels(truth, pred, 3, ignore_index=11), expected)
+    assert error_labels(truth, pred, 3).dtype == np.uint8
+    # an ignored label inside the class range is void even where the prediction matches it
+    np.testing.assert_array_equal(error_labels(np.array([[1, 1, 2]]), np.array([[1, 0, 2]]), 3, ignore_index=1),
+                                  [[2, 2, 0]])
+    colours = error_map(truth, pred, 3, ignore_index=11)
+    np.testing.assert_array_equal(colours, ERROR_PALETTE[expected])
+    assert len({tuple(c) for c in ERROR_PALETTE}) == 3
+    with pytest.raises(ValueError, match="shape"):
+        error_labels(truth, pred[:, :2], 3)
+
+
+def test_pixel_probs_reads_one_pixel_in_class_order():
+    probs = np.zeros((2, 3, 3), np.float32)
+    probs[1, 2] = [0.25, 0.5, 0.25]
+    bars = pixel_probs(probs, 1, 2, ["a", "b", "c"], PALETTE)
+    assert [b["name"] for b in bars] == ["a", "b", "c"]
+    assert [b["probability"] for b in bars] == [0.25, 0.5, 0.25]
+    assert bars[1] == {"index": 1, "name": "b", "color": "#c80000", "probability": 0.5}
+    for y, x in ((2, 0), (0, 3), (-1, 0)):
+        with pytest.raises(ValueError, match="outside the 2x3 image"):
+            pixel_probs(probs, y, x, ["a", "b", "c"], PALETTE)
+
+
+# three SignSymbol fragments of 2 pixels (6 in all) and one Car of 4 pixels
+FRAGMENTS = np.array([
+    [0, 0, 0, 0, 0, 0],
+    [2, 2, 0, 0, 2, 2],
+    [0, 0, 0, 0, 0, 0],
+    [1, 1, 0, 2, 0, 0],
+    [1, 1, 0, 2, 0, 0],
+    [0, 0, 0, 0, 0, 0],
+])
+
+
+def test_sticker_class_prefers_one_object_over_fragments():
+    names = ["Road", "Car", "SignSymbol"]
+    assert sticker_class(FRAGMENTS, names) == 1  # Car: 4 connected pixels beat 3 x 2 of SignSymbol
+    assert sticker_class(FRAGMENTS, names, prefer=("SignSymbol",)) == 2
+    # nothing preferred present: the most whole class other than 0; then class 0; then None
+    assert sticker_class(FRAGMENTS, ["a", "b", "c"]) == 1
+    assert sticker_class(np.zeros((2, 2), int), names) == 0
+    assert sticker_class(np.full((2, 2), 9), names) is None
+
+
+def test_keep_region_largest_or_under_a_pixel():
+    mask = np.array([
+        [1, 1, 0, 0],
+        [0, 0, 1, 0],
+        [0, 0, 0, 0],
+        [1, 0, 0, 1],
+    ], bool)  # 8-connected: the top three pixels are one region; two single pixels below
+    top = np.array([[1, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 0], [0, 0, 0, 0]], bool)
+    np.testing.assert_array_equal(keep_region(mask, "largest"), top)
+    np.testing.assert_array_equal(keep_region(mask, (1, 2)), top)
+    corner = np.zeros((4, 4), bool)
+    corner[3, 3] = True
+    np.testing.assert_array_equal(keep_region(mask, (3, 3)), corner)
+    with pytest.raises(ValueError, match="not on 'Car'"):
+        keep_region(mask, (2, 2), name="Car")
+    with pytest.raises(ValueError, match="outside"):
+        keep_region(mask, (4, 0))
+    with pytest.raises(ValueError, match="largest"):
+        keep_region(mask, "biggest")
+
+
+def test_sticker_keeps_only_the_chosen_region():
+    image = photo7()
+    mask = np.zeros((7, 7), bool)
+    mask[1:3, 1:3] = True  # 4 pixels
+    mask[5, 5] = True  # 1 pixel
+    rgba = sticker(image, mask, border=0, margin=0, region="largest")
+    assert rgba.shape == (2, 2, 4) and (rgba[..., 3] == 255).all()
+    np.testing.assert_array_equal(rgba[..., :3], image[1:3, 1:3])
+    rgba = sticker(image, mask, border=0, margin=0, region=(5, 5))
+    assert rgba.shape == (1, 1, 4)
+    np.testing.assert_array_equal(rgba[0, 0], [*image[5, 5], 255])
