@@ -58,8 +58,14 @@ def run_cli(*args, weights):
 
 
 @pytest.fixture(scope="module")
-def tiny(tiny_weights):
-    return Segmenter.load("tiny", tiny_weights)
+def by_colour():
+    """A Segmenter whose model scores class k by colour channel k (a 1x1 convolution): noise makes it flicker."""
+    import keras
+
+    conv = keras.layers.Conv2D(3, 1, use_bias=False)
+    model = keras.Sequential([keras.Input((None, None, 3)), conv])
+    conv.set_weights([0.05 * np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
+    return Segmenter(model, {"classes": ["red", "green", "blue"]})
 
 
 def test_cli_writes_h264_overlay_and_color_videos_with_the_input_rate_and_frame_count(tiny_weights, tmp_path):
@@ -79,10 +85,10 @@ def test_cli_writes_h264_overlay_and_color_videos_with_the_input_rate_and_frame_
                                                                     "drive_overlay.mp4"]
 
 
-def test_colour_video_shows_the_class_colours(tiny, tmp_path):
+def test_colour_video_shows_the_class_colours(by_colour, tmp_path):
     clip = write_clip(tmp_path / "c.mp4", n=3)
-    *_, last = video.segment_video(clip, tiny, tmp_path / "o")
-    expected = viz.colorize(tiny.segment(next(clip_frames(1))).labels, tiny.palette).astype(int)
+    *_, last = video.segment_video(clip, by_colour, tmp_path / "o")
+    expected = viz.colorize(by_colour.segment(next(clip_frames(1))).labels, by_colour.palette).astype(int)
     with av.open(str(last.outputs["color"])) as c:
         first = next(c.decode(video=0)).to_ndarray(format="rgb24").astype(int)
     assert np.median(np.abs(first - expected)) <= 8  # H.264 is lossy, colours stay close
@@ -108,26 +114,16 @@ def test_odd_frame_sizes_are_padded_to_even_for_yuv420(tmp_path):
     assert stream_facts(path)[:4] == ("h264", 3, 10, (82, 64))
 
 
-def test_segment_frames_streams_its_input(tiny):
+def test_segment_frames_streams_its_input(by_colour):
     def endless():
-        while True:
+        for _ in range(20):
             yield np.zeros((*SIZE, 3), np.uint8)
+        raise AssertionError("segment_frames read 20 frames ahead to give 3")
 
-    stream = video.segment_frames(endless(), tiny, smooth=0.5)
-    taken = [next(stream) for _ in range(3)]  # would never return if the frames were collected first
+    stream = video.segment_frames(endless(), by_colour, smooth=0.5)
+    taken = [next(stream) for _ in range(3)]
     assert [labels.shape for _, labels in taken] == [SIZE] * 3
     assert inspect.isgeneratorfunction(video.read_frames) and inspect.isgeneratorfunction(video.segment_video)
-
-
-@pytest.fixture(scope="module")
-def by_colour():
-    """A Segmenter whose model scores class k by colour channel k (a 1x1 convolution): noise makes it flicker."""
-    import keras
-
-    conv = keras.layers.Conv2D(3, 1, use_bias=False)
-    model = keras.Sequential([keras.Input((None, None, 3)), conv])
-    conv.set_weights([0.05 * np.eye(3, dtype=np.float32).reshape(1, 1, 3, 3)])
-    return Segmenter(model, {"classes": ["red", "green", "blue"]})
 
 
 def test_smoothing_reduces_flicker_on_a_noisy_clip(by_colour):
@@ -189,10 +185,10 @@ def write_bad(kind, tmp_path):
 
 
 @pytest.mark.parametrize("kind", ["text", "image", "empty", "cut-index", "cut-frames", "av1"])
-def test_bad_clips_get_a_message_naming_the_file_and_nothing_is_written(kind, tiny, tmp_path):
+def test_bad_clips_get_a_message_naming_the_file_and_nothing_is_written(kind, by_colour, tmp_path):
     path, message = write_bad(kind, tmp_path)
     with pytest.raises(files.InputError, match=rf"^{kind}\.mp4: {message}") as err:
-        for _ in video.segment_video(path, tiny, tmp_path / "o"):
+        for _ in video.segment_video(path, by_colour, tmp_path / "o"):
             pass
     assert "\n" not in str(err.value)
     assert not (tmp_path / "o").exists() or list((tmp_path / "o").iterdir()) == []
