@@ -168,11 +168,10 @@ def video_run(name, clip, out_dir, weights_dir=None):
     return json.loads(fresh_process(code))
 
 
-def clip_flicker(name, clip, smooth, weights_dir=None):
+def clip_flicker(seg, clip, smooth):
     """Mean share of pixels changing class between consecutive frames of a clip, at a smoothing."""
     from . import video
 
-    seg = Segmenter.load(name, weights_dir)
     frames = video.read_frames(video.probe(clip))
     return video.flicker(labels for _, labels in video.segment_frames(frames, seg, smooth))
 
@@ -185,12 +184,13 @@ def video_figures(name, weights_dir=None):
             clip = camvid_clip(Path(tmp) / f"clip_{seconds}s.mp4", seconds)
             runs.append({"clip_seconds": seconds, **video_run(name, clip, Path(tmp) / "out", weights_dir)})
         short = Path(tmp) / f"clip_{CLIP_SECONDS[0]}s.mp4"
-        flicker = {str(s): clip_flicker(name, short, s, weights_dir) for s in (0.0, CLIP_SMOOTH)}
+        seg = Segmenter.load(name, weights_dir)
+        flicker = {str(s): clip_flicker(seg, short, s) for s in (0.0, CLIP_SMOOTH)}
     return {"model": name, "size": f"{FRAME[1]}x{FRAME[0]}", "fps_in": CLIP_FPS, "runs": runs, "flicker": flicker}
 
 
 def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=True):
-    """Print every figure, in one run, and return them as a dict."""
+    """Print every figure, in one run, and return them as a dict (video: see video_figures)."""
     from .infer import device
 
     models = models or [m["name"] for m in store.list_models(weights_dir)]

@@ -330,12 +330,13 @@ class H264Writer:
         self._container.mux(self._stream.encode(frame))
         self.frames += 1
 
-    def close(self):
-        """Flush the encoder and finish the file."""
+    def close(self, flush=True):
+        """Flush the encoder (unless flush is False: the file is being abandoned) and finish the file."""
         if self._container is None:
             return
         try:
-            self._container.mux(self._stream.encode(None))
+            if flush:
+                self._container.mux(self._stream.encode(None))
         finally:
             self._container.close()
             self._container = None
@@ -343,8 +344,8 @@ class H264Writer:
     def __enter__(self):
         return self
 
-    def __exit__(self, *exc):
-        self.close()
+    def __exit__(self, exc_type, *exc):
+        self.close(flush=exc_type is None)
 
 
 class _MaskZip:
