@@ -163,6 +163,8 @@ def probe(path, limits=LIMITS, name=None):
     capture = _open(path, name)
     try:
         codec = _fourcc(capture)
+        _check_size(name, int(capture.get(cv2.CAP_PROP_FRAME_WIDTH)), int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT)),
+                    limits)  # the declared size, before a frame is decoded
         ok, first = capture.read()
         if not ok or first is None:
             raise _fail(name, f"cannot decode its video (codec {codec}): a codec OpenCV cannot read, or a "
@@ -175,12 +177,17 @@ def probe(path, limits=LIMITS, name=None):
     info = VideoInfo(path, name, width, height, fps, count if count > 0 else None, codec)
     if not 0 < fps <= MAX_FPS:
         raise _fail(name, f"unreadable frame rate ({fps:g} fps)")
-    if width * height > limits.pixels:
-        raise _fail(name, f"video is too large: {width}x{height} = {width * height:,} pixels a frame "
-                          f"(limit {limits.pixels:,})")
+    _check_size(name, width, height, limits)
     if info.frames is not None:
         _check_length(info, info.frames, limits)
     return info
+
+
+def _check_size(name, width, height, limits):
+    """InputError when a frame of width x height is over the pixel limit."""
+    if width * height > limits.pixels:
+        raise _fail(name, f"video is too large: {width}x{height} = {width * height:,} pixels a frame "
+                          f"(limit {limits.pixels:,})")
 
 
 def _check_length(info, frames, limits):
