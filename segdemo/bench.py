@@ -1,4 +1,4 @@
-"""`python -m segdemo bench`: inference latency (float32 and bfloat16), training throughput, memory.
+"""`python -m segdemo bench`: inference latency (float32 and bfloat16), training throughput, memory, video.
 
 Run it on a quiet machine: a benchmark taken while a training runs measures nothing.
 """
@@ -7,7 +7,9 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -16,6 +18,9 @@ from .infer import Segmenter
 
 FRAME = (360, 480)  # a CamVid frame, H x W
 BIG = (4000, 6000)  # a 24-megapixel photo
+CLIP_SECONDS = (10, 60)  # peak memory of the short clip against the long one
+CLIP_FPS = 15  # CamVid's val frames of drive 0016E5 are every other frame of a 30 fps drive
+CLIP_SMOOTH = 0.5  # the smoothing whose flicker is compared with none
 
 
 def median_ms(fn, repeats):
@@ -103,6 +108,14 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
             "batch": f"{batch_size}x{crop[0]}x{crop[1]}, scale {scale[0]}-{scale[1]}"}
 
 
+def fresh_process(code):
+    """Run Python code in a new interpreter (from the project folder); its stdout's last line."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
+    return out.stdout.strip().splitlines()[-1]
+
+
 def big_image_peak_rss(name, weights_dir=None):
     """Peak RSS (MB) of a fresh process that segments a 6000x4000 image in tiles."""
     code = (
@@ -113,17 +126,71 @@ def big_image_peak_rss(name, weights_dir=None):
         "out = seg.segment(image)\n"
         "print(out.labels.shape, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
     )
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
     start = time.perf_counter()
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
-    peak = float(out.stdout.split()[-1])
+    peak = float(fresh_process(code).split()[-1])
     return {"model": name, "size": f"{BIG[1]}x{BIG[0]}", "peak_rss_mb": peak,
             "seconds": time.perf_counter() - start}
 
 
-def run(models=None, repeats=20, big=True, train=True, weights_dir=None):
-    """Print every figure, in one run, and return them as a dict."""
+def camvid_clip(path, seconds, fps=CLIP_FPS):
+    """Write a 480x360 H.264 clip: CamVid's consecutive val frames of drive 0016E5, looped back and forth.
+
+    Without CamVid beside the project, a random frame sliding one pixel a frame. Returns path.
+    """
+    from . import files, video
+    from .cli import CAMVID_DIR
+
+    paths = sorted((CAMVID_DIR / "val").glob("0016E5_*.png"))
+    order = list(range(len(paths))) + list(range(len(paths) - 2, 0, -1))  # forth and back: no jump at the seam
+    still = None if paths else frame()
+    with video.H264Writer(path, FRAME[1], FRAME[0], fps) as writer:
+        for i in range(int(seconds * fps)):
+            writer.write(files.read_image(paths[order[i % len(order)]]) if paths else np.roll(still, i, axis=1))
+    return path
+
+
+def video_run(name, clip, out_dir, weights_dir=None):
+    """Frames per second and peak RSS (MB) of a fresh process that segments a clip as the CLI does.
+
+    The model is warmed up first, so fps is the steady rate: read, segment, colour, overlay, encode
+    both H.264 videos.
+    """
+    code = (
+        "import json, resource\n"
+        "from segdemo import video\n"
+        "from segdemo.infer import Segmenter\n"
+        f"seg = Segmenter.load({name!r}, {str(weights_dir) if weights_dir else None!r}).warmup()\n"
+        f"for step in video.segment_video({str(clip)!r}, seg, {str(out_dir)!r}):\n"
+        "    pass\n"
+        "print(json.dumps({'frames': step.done, 'seconds': step.seconds, 'fps': step.fps,\n"
+        "                  'peak_rss_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n"
+    )
+    return json.loads(fresh_process(code))
+
+
+def clip_flicker(seg, clip, smooth):
+    """Mean share of pixels changing class between consecutive frames of a clip, at a smoothing."""
+    from . import video
+
+    frames = video.read_frames(video.probe(clip))
+    return video.flicker(labels for _, labels in video.segment_frames(frames, seg, smooth))
+
+
+def video_figures(name, weights_dir=None):
+    """The video benchmark: fps and peak RSS for a short and a long 480x360 clip, flicker with and without smoothing."""
+    with tempfile.TemporaryDirectory() as tmp:
+        runs = []
+        for seconds in CLIP_SECONDS:
+            clip = camvid_clip(Path(tmp) / f"clip_{seconds}s.mp4", seconds)
+            runs.append({"clip_seconds": seconds, **video_run(name, clip, Path(tmp) / "out", weights_dir)})
+        short = Path(tmp) / f"clip_{CLIP_SECONDS[0]}s.mp4"
+        seg = Segmenter.load(name, weights_dir)
+        flicker = {str(s): clip_flicker(seg, short, s) for s in (0.0, CLIP_SMOOTH)}
+    return {"model": name, "size": f"{FRAME[1]}x{FRAME[0]}", "fps_in": CLIP_FPS, "runs": runs, "flicker": flicker}
+
+
+def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=True):
+    """Print every figure, in one run, and return them as a dict (video: see video_figures)."""
     from .infer import device
 
     models = models or [m["name"] for m in store.list_models(weights_dir)]
@@ -152,5 +219,13 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None):
         results["big"] = b
         print(f"tiled inference {b['size']} with {b['model']}: peak RSS {b['peak_rss_mb']:.0f} MB, "
               f"{b['seconds']:.1f} s including start-up")
+    if video and models:
+        v = video_figures(store.DEFAULT_MODEL if store.DEFAULT_MODEL in models else models[0], weights_dir)
+        results["video"] = v
+        for r in v["runs"]:
+            print(f"video {v['size']} at {v['fps_in']} fps, {r['clip_seconds']} s ({r['frames']} frames) with "
+                  f"{v['model']}: {r['fps']:.1f} frames/s segmented and written, peak RSS {r['peak_rss_mb']:.0f} MB")
+        print(f"video flicker (share of pixels changing class between frames, {CLIP_SECONDS[0]} s clip): "
+              f"{v['flicker']['0.0']:.2%} unsmoothed, {v['flicker'][str(CLIP_SMOOTH)]:.2%} with --smooth {CLIP_SMOOTH}")
     print(json.dumps(results))
     return results

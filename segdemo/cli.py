@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 CAMVID_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "camvid"
+PROGRESS_SECONDS = 2.0  # how often a video's progress is printed
 
 
 def parse_crop(text):
@@ -185,7 +186,7 @@ def cmd_check(args):
 
 
 def cmd_predict(args):
-    from . import files, viz
+    from . import files, video, viz
     from .infer import Segmenter
 
     seg = Segmenter.load(args.model, args.weights_dir)
@@ -194,6 +195,13 @@ def cmd_predict(args):
     out.mkdir(parents=True, exist_ok=True)
     failed = 0
     for path in args.images:
+        if Path(path).suffix.lower() in video.VIDEO_SUFFIXES:
+            try:
+                _predict_video(seg, path, out, args)
+            except files.InputError as err:
+                print(f"error: {err}", file=sys.stderr)
+                failed += 1
+            continue
         try:
             image = files.read_image(path)
         except files.InputError as err:
@@ -217,6 +225,22 @@ def cmd_predict(args):
                 print(f"{path}: no sticker: {err}", file=sys.stderr)
         print(f"{path}: {result.seconds * 1000:.0f} ms -> {', '.join(written)}")
     return 1 if failed else 0
+
+
+def _predict_video(seg, path, out, args):
+    """Segment one clip into STEM_overlay.mp4 and STEM_color.mp4 (and STEM_masks.zip), printing progress."""
+    from . import video
+
+    limits = video.LIMITS if args.max_seconds is None else video.Limits(seconds=args.max_seconds)
+    shown, step = 0.0, None
+    for step in video.segment_video(path, seg, out, smooth=args.smooth, alpha=args.alpha, masks=args.masks,
+                                    limits=limits):
+        if step.outputs is None and step.seconds - shown >= PROGRESS_SECONDS:
+            shown = step.seconds
+            total = f"/{step.total}" if step.total else ""
+            print(f"{path}: frame {step.done}{total}, {step.fps:.1f} fps", flush=True)
+    written = ", ".join(p.name for p in step.outputs.values())
+    print(f"{path}: {step.done} frames in {step.seconds:.1f} s ({step.fps:.1f} fps) -> {written}")
 
 
 def _class_index(spec, classes):
@@ -252,7 +276,7 @@ def cmd_bench(args):
     from .bench import run
 
     run(args.models, repeats=args.repeats, big=not args.no_big, train=not args.no_train,
-        weights_dir=args.weights_dir)
+        weights_dir=args.weights_dir, video=not args.no_video)
     return 0
 
 
@@ -271,14 +295,24 @@ def add_commands(sub):
     p.add_argument("--ignore-index", type=int)
     p.set_defaults(func=cmd_check)
 
-    p = sub.add_parser("predict", help="segment images and write masks, colour masks, overlays, stickers")
-    p.add_argument("images", nargs="+", metavar="IMAGE")
+    p = sub.add_parser("predict", help="segment images or video clips: masks, colour masks, overlays, stickers",
+                       description="Segment images (STEM_mask.png, STEM_color.png, STEM_overlay.png) and "
+                                   "video clips (mp4, webm, avi, mov: STEM_overlay.mp4 and "
+                                   "STEM_color.mp4, H.264).")
+    p.add_argument("images", nargs="+", metavar="FILE", help="images, or video clips (by their suffix)")
     p.add_argument("--model", required=True)
     p.add_argument("--out", required=True, metavar="DIR")
     p.add_argument("--sticker", metavar="CLASS", help="class name or index to cut out as an RGBA sticker")
     p.add_argument("--border", type=int, default=5, help="sticker contour: erosion footprint size")
     p.add_argument("--fit", type=int, help="fit the sticker's longer side to this many pixels (e.g. 512)")
     p.add_argument("--alpha", type=float, default=0.5, help="overlay opacity")
+    p.add_argument("--smooth", type=float, default=0.0,
+                   help="video: weight of the past in a moving average of the class probabilities over "
+                        "frames, 0..1 (exclusive), against flicker; 0: off (default: 0)")
+    p.add_argument("--masks", action="store_true",
+                   help="video: also write STEM_masks.zip, one 8-bit class-index PNG per frame")
+    p.add_argument("--max-seconds", type=float,
+                   help="video: refuse longer clips (default: 600, segdemo.video.MAX_SECONDS)")
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("evaluate", help="metrics of a model over a labelled folder")
@@ -294,16 +328,22 @@ def add_commands(sub):
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("bench", help="inference latency, training throughput and tiled-inference memory")
+    p = sub.add_parser("bench", help="inference latency, training throughput, tiled-inference memory, video")
     p.add_argument("--models", nargs="*", help="default: every model in the weights folder")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--no-big", action="store_true", help="skip the 6000x4000 tiled-inference memory test")
     p.add_argument("--no-train", action="store_true", help="skip the training-throughput comparison")
+    p.add_argument("--no-video", action="store_true",
+                   help="skip the video benchmark (fps, flicker, memory of a 10 s against a 60 s clip)")
     p.set_defaults(func=cmd_bench)
 
 
 def main(argv=None):
     """Entry point; returns the exit code."""
+    # OpenCV and its FFmpeg would print their own lines about a bad clip; ours says it in one.
+    # Set before anything imports cv2.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     parser = argparse.ArgumentParser(prog="python -m segdemo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)

@@ -295,7 +295,23 @@ def _read_source(source, name: str | None) -> tuple[io.BytesIO | Path, str]:
         return io.BytesIO(bytes(source)), shown
     if not isinstance(source, (str, os.PathLike)):
         raise TypeError(f"expected a path or bytes, got {type(source).__name__}")
-    path = Path(source)
+    return check_file(source, name)
+
+
+def check_file(path, name: str | None = None) -> tuple[Path, str]:
+    """Check that a path is an existing, non-empty file, before anything reads it.
+
+    Args:
+        path: a file path.
+        name: name used in error messages (default: the file name).
+
+    Returns:
+        (Path, the name for messages).
+
+    Raises:
+        InputError: missing file, a folder, or an empty file.
+    """
+    path = Path(path)
     shown = name or _name(path)
     if not path.exists():
         raise _fail(path, "file not found", shown)

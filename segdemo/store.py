@@ -1,4 +1,5 @@
 """The weights folder: NAME.keras + NAME.json manifests, safe loading, atomic saving."""
+import contextlib
 import hashlib
 import json
 import os
@@ -176,24 +177,35 @@ def _sync(path):
         os.fsync(f.fileno())
 
 
-def atomic_write(path, write, check=None):
-    """Call write(tmp) on a temporary file beside `path`, then check(tmp), then os.replace it onto `path`.
+@contextlib.contextmanager
+def atomic_path(path):
+    """A temporary file beside `path` to write in a `with` block; os.replace'd onto `path` when the block ends.
 
-    Nothing is left behind when write or check fails, and `path` keeps its old content.
+    Nothing is left behind when the block raises (or a generator holding it is closed early), and
+    `path` keeps its old content. The temporary file keeps `path`'s suffix.
     """
     path = Path(path)
     tmp = _temporary(path)
     try:
-        write(tmp)
-        if check:
-            check(tmp)
+        yield tmp
         _sync(tmp)
         os.chmod(tmp, 0o644)
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-    return path
+
+
+def atomic_write(path, write, check=None):
+    """Call write(tmp) on a temporary file beside `path`, then check(tmp), then os.replace it onto `path`.
+
+    Nothing is left behind when write or check fails, and `path` keeps its old content.
+    """
+    with atomic_path(path) as tmp:
+        write(tmp)
+        if check:
+            check(tmp)
+    return Path(path)
 
 
 def save(model, manifest, name, directory=None):
