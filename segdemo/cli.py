@@ -340,10 +340,6 @@ def add_commands(sub):
 
 def main(argv=None):
     """Entry point; returns the exit code."""
-    # OpenCV and its FFmpeg would print their own lines about a bad clip; ours says it in one.
-    # Set before anything imports cv2.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    os.environ.setdefault("OPENCV_LOG_LEVEL", "ERROR")
     parser = argparse.ArgumentParser(prog="python -m segdemo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
     common = argparse.ArgumentParser(add_help=False)

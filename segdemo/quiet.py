@@ -25,12 +25,16 @@ import logging
 import os
 import sys
 
+# OpenCV and its FFmpeg would print their own lines about a bad clip; segdemo says it in one.
+OPENCV_LOG_LEVELS = {"OPENCV_FFMPEG_LOGLEVEL": "-8", "OPENCV_LOG_LEVEL": "ERROR"}  # read when cv2 loads
 TF_LOG_LEVEL = "3"  # TF_CPP_MIN_LOG_LEVEL unless set: only FATAL C++ messages
 SEGMENTER_TRACE = "Segmenter.__init__.<locals>.probs"  # Segmenter's tf.function, traced once per model
 
 
 def quiet():
-    """Set TensorFlow's C++ log level (unless set) and mute its import; a no-op once TensorFlow is loaded."""
+    """Set TensorFlow's and OpenCV's log levels (unless set) and mute TensorFlow's import (once)."""
+    for key, level in OPENCV_LOG_LEVELS.items():
+        os.environ.setdefault(key, level)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", TF_LOG_LEVEL)
     logging.getLogger("tensorflow").addFilter(_not_segmenter_retracing)  # added once: same function
     if os.environ["TF_CPP_MIN_LOG_LEVEL"] == "0" or "tensorflow" in sys.modules:
