@@ -6,34 +6,20 @@ Nothing here imports gradio or tensorflow; PNG is the only output format, so col
 """
 
 import html
-import os
-import uuid
 from pathlib import Path
 
 import cv2
 import matplotlib
 import numpy as np
-import seaborn as sns
 from PIL import Image
 from skimage.morphology import erosion, footprint_rectangle
+
+from .atomic import atomic_write
+from .palette import hls_palette  # noqa: F401 (viz.hls_palette, as before)
 
 HEATMAP_CMAPS = ("viridis", "magma", "inferno", "plasma", "cividis", "gray")
 CHECKER_LIGHT = 240  # grey levels of the transparency checkerboard
 CHECKER_DARK = 204
-
-
-def hls_palette(n):
-    """Evenly spaced HLS hues, one colour per class.
-
-    Args:
-        n: number of colours, >= 1.
-
-    Returns:
-        (n, 3) uint8 array: ``seaborn.color_palette("hls", n)`` scaled to 0..255 and rounded.
-    """
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be an integer >= 1, got {n!r}")
-    return np.round(np.asarray(sns.color_palette("hls", int(n))) * 255).astype(np.uint8)
 
 
 def colorize(labels, palette, ignore_index=None, ignore_color=(0, 0, 0)):
@@ -287,8 +273,8 @@ def checkerboard(rgba, cell=16):
 def save_png(path, array):
     """Write an array as a lossless PNG, atomically.
 
-    The image is written to a temporary file in the destination directory and moved into
-    place with ``os.replace``, so readers never see a half-written file.
+    The image is written to a temporary file in the destination directory, flushed to disk and
+    moved into place with ``os.replace`` (atomic.atomic_write), so readers never see a half-written file.
 
     Args:
         path: destination; must end in ``.png`` (any case).
@@ -307,15 +293,7 @@ def save_png(path, array):
             f"array must be uint8 HxW, HxWx3 or HxWx4, got shape {array.shape} {array.dtype}"
         )
     picture = Image.fromarray(np.ascontiguousarray(array))  # mode L, RGB or RGBA
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "xb") as f:
-            picture.save(f, format="PNG")
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
+    return atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
 
 
 def _present_classes(labels, num_classes):
