@@ -19,6 +19,7 @@ from gradio_client import Client, handle_file
 from gradio_client.exceptions import AppError
 from PIL import Image
 
+from segdemo import store
 from synthetic import write_folder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -239,7 +240,7 @@ def test_training_saves_a_model_that_the_pickers_then_list(client, trained, weig
     assert len(samples) % 3 == 0 and samples[1]["caption"] == "truth"
     for picker in pickers[:4]:
         assert "test-boxes" in [value for _, value in picker["choices"]]
-    assert "test-boxes" in [m["name"] for m in app_module.store.list_models(weights_dir)]
+    assert "test-boxes" in [m["name"] for m in store.list_models(weights_dir)]
     # A new session (no picker refresh) may use it at once: the server lists the folder itself.
     out = Client(client.src, verbose=False).predict(handle_file(str(sorted(Path(
         app_module.EXAMPLES_DIR).glob("*.png"))[0])), "test-boxes", 0.5, CONFIDENCE, api_name="/segment")

@@ -29,6 +29,8 @@ from gradio_client.exceptions import AppError
 from gradio_client.utils import Status
 from PIL import Image
 
+from segdemo import store
+from segdemo import train as training
 from synthetic import write_folder
 from test_browser import SLOW, browser, page, zipped  # noqa: F401 (browser, page: fixtures)
 
@@ -225,7 +227,7 @@ def wait_running(job, timeout=120):
 def test_a_second_training_waits_in_the_queue_and_both_are_saved(app_url, app_module, tiny_data, weights_dir,
                                                                    monkeypatch):
     runs = {}  # model name -> (start, end) of training.train, as the server ran it
-    real_train = app_module.training.train
+    real_train = training.train
 
     def timed_train(config, name, **kwargs):
         start = time.monotonic()
@@ -234,7 +236,7 @@ def test_a_second_training_waits_in_the_queue_and_both_are_saved(app_url, app_mo
         finally:
             runs[name] = (start, time.monotonic())
 
-    monkeypatch.setattr(app_module.training, "train", timed_train)
+    monkeypatch.setattr(training, "train", timed_train)  # what TrainingRun runs
     first = Client(app_url, verbose=False).submit(*train_args(tiny_data, "queue-first", 2, 3), api_name="/train")
     wait_running(first)
     second = Client(app_url, verbose=False).submit(*train_args(tiny_data, "queue-second", 1, 2),
@@ -250,7 +252,7 @@ def test_a_second_training_waits_in_the_queue_and_both_are_saved(app_url, app_mo
     assert queued and set(queued) == {(0, 1)}, queued  # first in line, one waiting
     assert runs["queue-second"][0] >= runs["queue-first"][1], f"the trainings overlapped: {runs}"
     assert "Saved **queue-first**" in first_out[4] and "Saved **queue-second**" in second_out[4]
-    saved = {m["name"] for m in app_module.store.list_models(weights_dir)}
+    saved = {m["name"] for m in store.list_models(weights_dir)}
     assert {"queue-first", "queue-second"} <= saved
 
 
@@ -279,7 +281,7 @@ def test_the_page_says_that_its_training_waits(page, app_url, app_module, tiny_d
                  && e.getBoundingClientRect().height > 50 && getComputedStyle(e).opacity !== '0')""")
         assert not running.done()
     finally:
-        for stop in list(app_module.demo.handlers.runs.values()):
-            stop.set()  # as its Stop button would: the API training ends after its current step
+        for run in list(app_module.demo.tabs["train"].runs.values()):
+            run.stop()  # as its Stop button would: the API training ends after its current step
     running.result(timeout=300)
     page.get_by_text("Saved queue-browser").wait_for(timeout=3 * SLOW)  # then the page's own training ran

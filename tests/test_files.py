@@ -14,6 +14,7 @@ from PIL import Image, ImageFile
 
 from segdemo import files
 from segdemo.files import InputError
+from segdemo.ui.common import report_markdown
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -455,7 +456,7 @@ def test_check_dataset_good(tmp_path):
     assert report.class_pixels == {0: 2, 1: 2, 2: 3, 3: 1}
     assert report.num_classes_found == 3
     assert report.sizes == {(2, 2): 2}
-    text, md = report.to_text(), report.to_markdown()
+    text, md = report.to_text(), report_markdown(report)
     assert "road" in text and text.endswith("OK")
     assert "| 2 | car | 3 | 37.5% |" in md and "void (ignored)" in md
     assert report.to_dict()["sizes"] == {"2x2": 2}
@@ -481,7 +482,7 @@ def test_check_dataset_problems(tmp_path):
     assert any("lonely.jpg" in w for w in report.warnings)
     assert any(w.startswith("images come in 3 sizes") for w in report.warnings)
     assert report.class_pixels == {0: 1 + 4 + 4, 1: 3, 11: 4}
-    assert "masks/b.png" in report.to_markdown() and "NOT OK" in report.to_text()
+    assert "masks/b.png" in report_markdown(report) and "NOT OK" in report.to_text()
 
 
 def test_check_dataset_binary_note_once_with_count(tmp_path):
