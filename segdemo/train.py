@@ -359,7 +359,7 @@ class TrainingRun:
     def _work(self, config, name, weights_dir, command, origin):
         """The worker thread: train, keep the result or the error, then mark the end of the stream."""
         try:
-            self.path, self.manifest = train(config, name, weights_dir, on_progress=self._events.put,
+            self.path, self.manifest = train(config, name, weights_dir=weights_dir, on_progress=self._events.put,
                                              stop_event=self._stop, command=command, origin=origin)
         except Exception as err:  # raised again by the iterator, in the reader's thread
             self.error = err
