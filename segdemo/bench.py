@@ -37,9 +37,8 @@ def median_ms(fn, repeats):
 def frame():
     """A CamVid val frame when the data set is beside the project, else a fixed random image."""
     from . import files
-    from .cli import CAMVID_DIR
 
-    path = CAMVID_DIR / "val" / "0016E5_07959.png"
+    path = data.CAMVID_DIR / "val" / "0016E5_07959.png"
     if path.exists():
         return files.read_image(path)
     return np.random.default_rng(0).integers(0, 256, (*FRAME, 3), dtype=np.uint8)
@@ -56,9 +55,8 @@ def inference(name, image, repeats, weights_dir=None):
     seg = Segmenter.load(name, weights_dir)
     fast = Segmenter(seg.model, seg.manifest, precision="bfloat16")
     flip = Segmenter(seg.model, seg.manifest, tta="flip")
-    x = data.pad_to_multiple(image).astype(np.float32)[None]
-    bare = median_ms(lambda: seg._probs(x).numpy(), repeats)
-    bare_bf16 = median_ms(lambda: fast._probs(x).numpy(), repeats)
+    bare = median_ms(lambda: seg.probabilities(image), repeats)
+    bare_bf16 = median_ms(lambda: fast.probabilities(image), repeats)
     agreement = float(np.mean(seg.segment(image).labels == fast.segment(image).labels))
     full = median_ms(lambda: viz.colorize(seg.segment(image).labels, seg.palette), repeats)
     with_flip = median_ms(lambda: viz.colorize(flip.segment(image).labels, seg.palette), repeats)
@@ -138,9 +136,8 @@ def camvid_clip(path, seconds, fps=CLIP_FPS):
     Without CamVid beside the project, a random frame sliding one pixel a frame. Returns path.
     """
     from . import files, video
-    from .cli import CAMVID_DIR
 
-    paths = sorted((CAMVID_DIR / "val").glob("0016E5_*.png"))
+    paths = sorted((data.CAMVID_DIR / "val").glob("0016E5_*.png"))
     order = list(range(len(paths))) + list(range(len(paths) - 2, 0, -1))  # forth and back: no jump at the seam
     still = None if paths else frame()
     with video.H264Writer(path, FRAME[1], FRAME[0], fps) as writer:

@@ -7,7 +7,6 @@ import signal
 import sys
 from pathlib import Path
 
-CAMVID_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "camvid"
 PROGRESS_SECONDS = 2.0  # how often a video's progress is printed
 
 
@@ -24,17 +23,11 @@ def parse_crop(text):
 
 
 def read_classes(spec):
-    """Class names from 'camvid', a file with one name a line, or 'a,b,c'."""
-    from .data import CAMVID_CLASSES
+    """Class names from 'camvid', a file with one name a line, or 'a,b,c' (data.parse_class_names)."""
+    from .data import parse_class_names
 
-    if not spec:
-        return ()
-    if spec == "camvid":
-        return CAMVID_CLASSES
-    path = Path(spec)
-    if path.is_file():
-        return tuple(line.strip() for line in path.read_text().splitlines() if line.strip())
-    return tuple(name.strip() for name in spec.split(",") if name.strip())
+    path = Path(spec) if spec and spec.lower() != "camvid" else None
+    return parse_class_names(path.read_text() if path and path.is_file() else spec)
 
 
 def parse_range(text):
@@ -47,6 +40,7 @@ def parse_range(text):
 
 
 def cmd_train(args):
+    from .metrics import format_score
     from .train import TrainConfig, train
 
     values = {}
@@ -68,7 +62,8 @@ def cmd_train(args):
     # A recipe reproduces into a new name: retraining never replaces the model it came from by default.
     name = args.name or (f"{Path(args.recipe).stem}-repro" if args.recipe else f"{config.arch}-custom")
     command = "python -m segdemo " + " ".join(shlex.quote(a) for a in sys.argv[1:])
-    path, manifest = train(config, name, weights_dir=args.weights_dir, command=command, resume=args.resume)
+    path, manifest = train(config, name, weights_dir=args.weights_dir, command=command, resume=args.resume,
+                           origin="cli")
     if path is None and manifest is not None:
         print(f"worker {manifest['training']['worker']} finished: the chief (worker 0) saves the model")
         return 0
@@ -76,15 +71,15 @@ def cmd_train(args):
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1
     val, epoch = manifest["metrics"]["val"], manifest["metrics"]["epoch"]
-    scores = f"val mIoU {val['miou']:.4f}, " if val and val["miou"] is not None else ""
+    scores = f"val mIoU {format_score(val['miou'])}, " if val and val["miou"] is not None else ""
     run = manifest["training"]
     print(f"saved {path} ({scores}epoch {epoch}); {run['stop_reason']} after {run['seconds']:.0f} s")
     return 0
 
 
 def add_train(sub):
-    from .train import CLASS_WEIGHTS, KEEP, LOSSES, STRATEGIES, TrainConfig
-    from .precision import PRECISIONS
+    from .choices import ARCHITECTURES, CLASS_WEIGHTS, KEEP, LOSSES, PRECISIONS, STRATEGIES
+    from .train import TrainConfig
 
     defaults = TrainConfig()
 
@@ -106,7 +101,7 @@ def add_train(sub):
     option("--holdout", "validate on the frames whose file stem matches this pattern, e.g. '0006R0_*'",
            metavar="PATTERN")
     option("--keep", "the epoch saved: best by val mIoU, or the last", choices=KEEP)
-    option("--arch", "architecture", choices=("fcn32s", "fcn16s", "fcn8s", "segnet"))
+    option("--arch", "architecture", choices=ARCHITECTURES)
     option("--width", "encoder channel multiplier (1.0 is VGG16's 64..512 channels)", type=float)
     option("--fc-channels", "FCN fc6/fc7 channels at width 1.0 (scaled by --width)", type=int)
     option("--dropout", "FCN fc6/fc7 dropout rate", type=float)
@@ -148,6 +143,7 @@ def add_train(sub):
 
 def cmd_models(args):
     from . import store
+    from .metrics import format_score
 
     manifests = store.list_models(args.weights_dir)
     if args.json:
@@ -162,7 +158,7 @@ def cmd_models(args):
     for m in manifests:
         val = _summary(m.get("metrics", {}).get("val")) or {}
         print(f"{m['name']:<22} {m.get('arch', '?'):<7} {len(m['classes']):>7} {m.get('params', 0):>10,} "
-              f"{_fmt(val.get('miou')):>9} {_fmt(val.get('pixel_accuracy')):>9}")
+              f"{format_score(val.get('miou')):>9} {format_score(val.get('pixel_accuracy')):>9}")
     return 0
 
 
@@ -170,10 +166,6 @@ def _summary(val):
     """The headline numbers of a scores dict."""
     keys = ("pixel_accuracy", "mean_class_accuracy", "miou", "fwiou", "dice")
     return {k: val.get(k) for k in keys} if val else None
-
-
-def _fmt(value):
-    return "-" if value is None else f"{value:.4f}"
 
 
 def cmd_check(args):
@@ -186,7 +178,7 @@ def cmd_check(args):
 
 
 def cmd_predict(args):
-    from . import files, video, viz
+    from . import cutout, files, video, viz
     from .infer import Segmenter
 
     seg = Segmenter.load(args.model, args.weights_dir)
@@ -217,7 +209,7 @@ def cmd_predict(args):
         written = [f"{stem}_mask.png", f"{stem}_color.png", f"{stem}_overlay.png"]
         if sticker_class is not None:
             try:
-                rgba = viz.sticker(image, result.labels == sticker_class, border=args.border,
+                rgba = cutout.sticker(image, result.labels == sticker_class, border=args.border,
                                    fit=args.fit, name=seg.classes[sticker_class])
                 viz.save_png(out / f"{stem}_sticker.png", rgba)
                 written.append(f"{stem}_sticker.png")
@@ -281,8 +273,7 @@ def cmd_bench(args):
 
 
 def add_commands(sub):
-    from .infer import TTA
-    from .precision import PRECISIONS
+    from .choices import PRECISIONS, TTA
 
     p = sub.add_parser("models", help="list the available models")
     p.add_argument("--json", action="store_true")

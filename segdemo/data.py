@@ -1,5 +1,7 @@
-"""From image/mask folders to a tf.data pipeline: load, pad, augment, batch."""
+"""From image/mask folders to a tf.data pipeline: load, split, weigh classes, augment, batch."""
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
@@ -8,6 +10,32 @@ CAMVID_CLASSES = ("Sky", "Building", "Pole", "Road", "Pavement", "Tree", "SignSy
 CAMVID_IGNORE = 11
 PAD_LABEL = 255  # label of padding pixels when a data set has no void label
 STRIDE = 32  # every model downsamples by 32: inputs are padded or cropped to multiples of it
+CAMVID_DIR = Path(__file__).resolve().parent.parent.parent / "shared" / "camvid"  # beside the project
+
+
+
+def parse_class_names(text):
+    """Class names typed by a person: the one parser of the CLI and the app.
+
+    Args:
+        text: 'camvid' (any case) for CamVid's 11 classes, or names separated by commas or
+            newlines; None or blank for none.
+
+    Returns:
+        tuple of names in label order; () when none are given.
+
+    Raises:
+        ValueError: when a name appears twice (labels would be ambiguous).
+    """
+    text = (text or "").strip()
+    if text.lower() == "camvid":
+        return CAMVID_CLASSES
+    names = tuple(n.strip() for n in re.split(r"[,\n]", text) if n.strip())
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise ValueError(f"Class names must be different from each other: {', '.join(repeated)} "
+                         f"given more than once.")
+    return names
 
 
 @dataclass
@@ -42,16 +70,6 @@ def load_folder(image_dir, mask_dir, num_classes=None, ignore_index=None, color_
     images, masks = files.load_pairs(report.pairs, num_classes=num_classes,
                                      ignore_index=ignore_index, color_table=color_table)
     return images, masks, report
-
-
-def pad_to_multiple(image, multiple=STRIDE):
-    """Reflect-pad an (H, W, ...) array at the bottom and right to multiples of `multiple`."""
-    h, w = image.shape[:2]
-    ph, pw = -h % multiple, -w % multiple
-    if not (ph or pw):
-        return image
-    pad = [(0, ph), (0, pw)] + [(0, 0)] * (image.ndim - 2)
-    return np.pad(image, pad, mode="reflect" if ph < h and pw < w else "symmetric")
 
 
 def split(n, fraction, seed=0):

@@ -1,11 +1,12 @@
-"""Inference: load a model once, pad to a multiple of 32, predict, crop back, tile large images."""
+"""Inference: load a model once, predict any size (the model pads and crops back), tile large images."""
 import time
 from dataclasses import dataclass
 
 import numpy as np
 
-from . import store
-from .data import pad_to_multiple
+from . import choices, store
+from .data import STRIDE
+from .files.images import to_rgb  # noqa: F401 (infer.to_rgb, as before: the one RGB conversion)
 
 TTA = {  # test-time augmentation: the scales seen, and whether each is also seen mirrored
     "none": ((1.0,), False),
@@ -15,6 +16,7 @@ TTA = {  # test-time augmentation: the scales seen, and whether each is also see
 MAX_SIDE = 2048  # images with a longer side are segmented in overlapping tiles
 TILE = 1024  # tile side, a multiple of STRIDE
 OVERLAP = 128  # context each tile sees beyond the part of it that is kept
+assert tuple(TTA) == choices.TTA, "choices.TTA lists every TTA mode"
 
 
 @dataclass
@@ -43,25 +45,6 @@ class Segmentation:
         from .viz import pixel_probs
 
         return pixel_probs(self.probs, y, x, self.classes, self.palette)
-
-
-def to_rgb(image):
-    """Convert an array to HxWx3 uint8 RGB: grayscale, HxWx1, RGBA (on white) and 16-bit accepted."""
-    image = np.asarray(image)
-    if image.dtype == np.uint16 or (image.dtype.kind in "iu" and image.max(initial=0) > 255):
-        image = (image.astype(np.float32) / 257.0).round()
-    elif image.dtype.kind == "f":
-        image = image * 255.0 if image.max(initial=0) <= 1.0 else image
-    if image.ndim == 2:
-        image = image[..., None]
-    if image.ndim != 3 or image.shape[-1] not in (1, 2, 3, 4):
-        raise ValueError(f"expected an HxW, HxWx3 or HxWx4 image, got shape {image.shape}")
-    if image.shape[-1] in (2, 4):  # composite the alpha channel on white
-        alpha = image[..., -1:].astype(np.float32) / 255.0
-        image = image[..., :-1] * alpha + 255.0 * (1 - alpha)
-    if image.shape[-1] == 1:
-        image = np.repeat(image, 3, axis=-1)
-    return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def device():
@@ -93,7 +76,7 @@ class Segmenter:
         import tensorflow as tf
 
         from . import precision as numerics
-        from .viz import class_palette
+        from .palette import class_palette
 
         if tta not in TTA:
             raise ValueError(f"tta must be one of {list(TTA)}, got {tta!r}")
@@ -122,6 +105,17 @@ class Segmenter:
 
         self._probs = probs
 
+    def probabilities(self, rgb):
+        """Softmax probabilities of one image, in one model call (no tiling).
+
+        Args:
+            rgb: (H, W, 3) uint8 RGB, any size (the model pads to multiples of 32 and crops back).
+
+        Returns:
+            (H, W, C) float32 probabilities, averaged over the Segmenter's TTA copies.
+        """
+        return self._probs(np.asarray(rgb, np.float32)[None])[0].numpy()
+
     @classmethod
     def load(cls, name_or_path, weights_dir=None, tta="none", precision="float32"):
         """Load a model by name from the weights folder (or a path to NAME.keras), see store.load."""
@@ -141,12 +135,6 @@ class Segmenter:
         self.segment(np.zeros((*shape, 3), np.uint8))
         return self
 
-    def _predict(self, rgb):
-        """(H, W, C) probabilities for an image whose sides are at most MAX_SIDE."""
-        h, w = rgb.shape[:2]
-        x = pad_to_multiple(rgb).astype(np.float32)[None]  # (1, H', W', 3), reflection padding
-        return self._probs(x)[0, :h, :w].numpy()
-
     def _predict_tiled(self, rgb):
         """(H, W, C) float16 probabilities from overlapping TILE-sized tiles; only each tile's centre is kept."""
         h, w = rgb.shape[:2]
@@ -156,7 +144,7 @@ class Segmenter:
             for x0 in range(0, w, step):
                 ty, tx = max(0, y0 - OVERLAP), max(0, x0 - OVERLAP)
                 tile = rgb[ty:min(h, y0 + step + OVERLAP), tx:min(w, x0 + step + OVERLAP)]
-                probs = self._predict(tile)
+                probs = self.probabilities(tile)
                 ky, kx = y0 - ty, x0 - tx
                 ey, ex = min(h, y0 + step), min(w, x0 + step)
                 out[y0:ey, x0:ex] = probs[ky:ky + ey - y0, kx:kx + ex - x0]
@@ -177,7 +165,7 @@ class Segmenter:
         rgb = to_rgb(image)
         if rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise ValueError(f"image is empty: shape {rgb.shape}")
-        probs = self._predict(rgb) if max(rgb.shape[:2]) <= MAX_SIDE else self._predict_tiled(rgb)
+        probs = self.probabilities(rgb) if max(rgb.shape[:2]) <= MAX_SIDE else self._predict_tiled(rgb)
         labels = probs.argmax(axis=-1).astype(np.uint8)
         return Segmentation(labels, probs, self.classes, self.palette, time.perf_counter() - start)
 
@@ -193,23 +181,11 @@ class Segmenter:
             metrics.confidence_reference of the per-image mean confidences; list of per-image
             mIoU in input order).
         """
-        from .metrics import confidence_reference, confusion_matrix, scores
+        from .evaluation import evaluate
 
-        if ignore_index is None:
-            ignore_index = self.manifest.get("ignore_index")
-        n = len(self.classes)
-        total = np.zeros((n, n), np.int64)
-        per_image, confidences = [], []
-        for image, mask in zip(images, masks):
-            if np.asarray(image).shape[:2] != np.asarray(mask).shape[:2]:
-                raise ValueError(f"image and mask sizes differ: {np.asarray(image).shape[:2]} "
-                                 f"vs {np.asarray(mask).shape[:2]}")
-            result = self.segment(image)
-            cm = confusion_matrix(mask, result.labels, n, ignore_index=ignore_index)
-            total += cm
-            per_image.append(scores(cm, self.classes)["miou"])
-            confidences.append(float(result.confidence.mean()))
-        return {**scores(total, self.classes), "confidence": confidence_reference(confidences)}, per_image
+        result = evaluate(self, ((str(i), image, mask) for i, (image, mask) in enumerate(zip(images, masks))),
+                          ignore_index)
+        return result.scores, result.per_image
 
     def stages(self, image):
         """FCN-8s from the inside: its prediction at strides 32, 16 and 8 (score_fr, fuse_pool4, fuse_pool3).
@@ -230,13 +206,13 @@ class Segmenter:
         probe = keras.Model(self.model.inputs, [self.model.get_layer(n).output for n in names])
         rgb = to_rgb(image)
         h, w = rgb.shape[:2]
-        x = pad_to_multiple(rgb).astype(np.float32)[None]
-        outputs = probe([x], training=False)  # a list, as probe's inputs are (no structure warning)
+        padded = (h + -h % STRIDE, w + -w % STRIDE)  # the size the model pads to, inside
+        outputs = probe([rgb.astype(np.float32)[None]], training=False)  # a list, as probe's inputs are
         outputs = outputs if isinstance(outputs, (list, tuple)) else [outputs]
         titles = {"score_fr": "stride 32 (score_fr)", "fuse_pool4": "stride 16 (+ pool4)",
                   "fuse_pool3": "stride 8 (+ pool3)"}
         result = []
         for n, scores in zip(names, outputs):
-            up = tf.image.resize(scores, x.shape[1:3], method="bilinear")[0, :h, :w]
+            up = tf.image.resize(scores, padded, method="bilinear")[0, :h, :w]
             result.append((titles[n], np.argmax(up.numpy(), axis=-1).astype(np.uint8)))
         return result

@@ -191,15 +191,15 @@ def format_scores(s):
         ("frequency-weighted IoU", s["fwiou"]),
         ("mean Dice", s["dice"]),
     ]
-    lines = [f"{label:<24}{_cell(value)}" for label, value in summary]
+    lines = [f"{label:<24}{format_score(value)}" for label, value in summary]
     lines.append(f"{'pixels':<24}{s['n_pixels']}")
     width = max([5] + [len(name) for name in s["per_class"]])
     lines.append("")
     lines.append(f"{'class':<{width}}  {'IoU':>7}  {'acc':>7}  {'Dice':>7}  {'support':>9}")
     for name, m in s["per_class"].items():
         lines.append(
-            f"{name:<{width}}  {_cell(m['iou']):>7}  {_cell(m['accuracy']):>7}  "
-            f"{_cell(m['dice']):>7}  {m['support']:>9}"
+            f"{name:<{width}}  {format_score(m['iou']):>7}  {format_score(m['accuracy']):>7}  "
+            f"{format_score(m['dice']):>7}  {m['support']:>9}"
         )
     if s["undefined"]:
         lines.append("")
@@ -219,6 +219,14 @@ def _mean(values):
     return float(np.mean(defined)) if defined else None
 
 
-def _cell(value):
-    """A metric as '0.1234', or '-' when undefined."""
-    return "-" if value is None else f"{value:.4f}"
+def format_score(value, digits=4):
+    """A score as text: the one formatter of the CLI, the app and format_scores.
+
+    Args:
+        value: a float, or None when the score is undefined.
+        digits: decimals shown.
+
+    Returns:
+        '0.1234' (digits decimals), or '-' when value is None.
+    """
+    return "-" if value is None else f"{value:.{digits}f}"

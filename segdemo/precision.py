@@ -1,7 +1,7 @@
 """Numeric precision: mixed bfloat16 on CPUs with bfloat16 units, float32 elsewhere."""
 import contextlib
 
-PRECISIONS = ("auto", "float32", "bfloat16")
+from .choices import PRECISIONS
 BF16_FLAGS = ("avx512_bf16", "amx_bf16")  # /proc/cpuinfo flags of CPUs with bfloat16 arithmetic
 POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}  # variables stay float32 in both
 

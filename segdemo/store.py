@@ -1,11 +1,11 @@
 """The weights folder: NAME.keras + NAME.json manifests, safe loading, atomic saving."""
-import contextlib
 import hashlib
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
+
+from .atomic import atomic_write, sync, temporary  # noqa: F401 (store.atomic_write, as before)
 
 WEIGHTS_ENV = "SEGDEMO_WEIGHTS"
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
@@ -164,50 +164,6 @@ def without_optimizer(model):
     return copy
 
 
-def _temporary(path):
-    """A new empty hidden file beside `path` (same folder, so that os.replace onto `path` is atomic)."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.stem}.", suffix=path.suffix, dir=path.parent)
-    os.close(fd)
-    return tmp
-
-
-def _sync(path):
-    """Flush a written file to disk, so that a full disk or an I/O error shows up here, not later."""
-    with open(path, "rb") as f:
-        os.fsync(f.fileno())
-
-
-@contextlib.contextmanager
-def atomic_path(path):
-    """A temporary file beside `path` to write in a `with` block; os.replace'd onto `path` when the block ends.
-
-    Nothing is left behind when the block raises (or a generator holding it is closed early), and
-    `path` keeps its old content. The temporary file keeps `path`'s suffix.
-    """
-    path = Path(path)
-    tmp = _temporary(path)
-    try:
-        yield tmp
-        _sync(tmp)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write(path, write, check=None):
-    """Call write(tmp) on a temporary file beside `path`, then check(tmp), then os.replace it onto `path`.
-
-    Nothing is left behind when write or check fails, and `path` keeps its old content.
-    """
-    with atomic_path(path) as tmp:
-        write(tmp)
-        if check:
-            check(tmp)
-    return Path(path)
-
-
 def save(model, manifest, name, directory=None):
     """Save NAME.keras and NAME.json atomically into the weights folder.
 
@@ -223,7 +179,7 @@ def save(model, manifest, name, directory=None):
     folder = weights_dir(directory)
     folder.mkdir(parents=True, exist_ok=True)
     model_path, manifest_path = model_paths(name, folder)
-    model_tmp, manifest_tmp = _temporary(model_path), _temporary(manifest_path)
+    model_tmp, manifest_tmp = temporary(model_path), temporary(manifest_path)
     try:
         without_optimizer(model).save(model_tmp)
         load_keras(model_tmp)
@@ -232,7 +188,7 @@ def save(model, manifest, name, directory=None):
                        "size_bytes": os.path.getsize(model_tmp)}, f, indent=2)
             f.write("\n")
         for tmp in (model_tmp, manifest_tmp):
-            _sync(tmp)
+            sync(tmp)
             os.chmod(tmp, 0o644)
         # Only a crash between these two renames can pair the new model with the old
         # manifest, and load() then refuses it by its checksum rather than misreading it.

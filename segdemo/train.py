@@ -12,15 +12,11 @@ import keras
 import numpy as np
 
 from . import advice, data, distributed, precision, store
+from .choices import CLASS_WEIGHTS, KEEP, LOSSES, PRECISIONS, STRATEGIES  # keras-free: the CLI and app list them
 from .monitor import BudgetSchedule, Monitor, Progress
-from .precision import PRECISIONS
 from .resume import ResumeState
 
-__all__ = ["Progress", "TrainConfig", "make_loss", "pick_strategy", "train"]
-LOSSES = ("ce", "weighted-ce", "dice", "focal")
-CLASS_WEIGHTS = ("none", "median-frequency", "enet")
-STRATEGIES = ("auto", "mirrored", "multiworker", "none")
-KEEP = ("best", "last")  # which epoch is saved: the best by val mIoU, or the last one (a fixed schedule)
+__all__ = ["Progress", "TrainConfig", "TrainingRun", "make_loss", "pick_strategy", "train"]
 BUDGET_EPOCH_STEPS = 20  # with a time budget, an epoch (one validation) is at least this many steps
 MAX_BUDGET_EPOCHS = 10**6  # with a time budget, the clock ends the run long before this
 
@@ -154,7 +150,8 @@ def pick_strategy(name):
     return tf.distribute.get_strategy()
 
 
-def train(config, name, weights_dir=None, on_progress=None, stop_event=None, command=None, resume=False):
+def train(config, name, weights_dir=None, on_progress=None, stop_event=None, command=None, resume=False,
+          origin="python"):
     """Train a model on image/mask folders and save it to the weights folder.
 
     The saved epoch is the best by val mIoU (config.keep "best") or the last one ("last").
@@ -168,6 +165,8 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         stop_event: a threading.Event; when set, training stops at the next step and the
             kept epoch so far is saved. Ctrl-C does the same.
         command: the command line to record in the manifest.
+        origin: who trained it, recorded as the manifest's "origin": "cli", "app" or "python".
+            The app replaces only models whose origin is "app".
         resume: continue an interrupted run of the same name and recipe from its last
             finished epoch (weights, optimizer state, schedule and history).
 
@@ -258,6 +257,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
                                 f"{'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'}",
                      "command": command or " ".join(sys.argv)},
         "params": model.count_params(),
+        "origin": origin,
     }
     if not chief:
         monitor.report("done" if finished else "stopped", "saved by the chief (worker 0)")
@@ -303,7 +303,7 @@ def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
 
 def _palette(classes):
     """The classes' palette (viz.class_palette) as lists, for the manifest."""
-    from .viz import class_palette
+    from .palette import class_palette
 
     return class_palette(classes).tolist()
 
@@ -360,3 +360,107 @@ def _load_folders(image_dirs, mask_dirs, num_classes, ignore_index):
         stems += [Path(image).stem for image, _ in report.pairs]
         notes += list(report.notes) + list(report.warnings)
     return images, masks, stems, notes
+
+
+class TrainingRun:
+    """train() in a worker thread, read as an iterator of Progress; stop() keeps the kept epoch so far.
+
+    Iterating yields every Progress the run reports, in order (batches() groups them), and ends
+    when the run ends; an error in the run is raised from the iterator. Afterwards `path` and
+    `manifest` are train()'s result (path None when no epoch finished).
+    """
+
+    def __init__(self, config, name, weights_dir=None, command=None, origin="python"):
+        """Start training at once. Arguments as for train()."""
+        import queue
+        import threading
+
+        self.name, self.path, self.manifest, self.error = name, None, None, None
+        self._events, self._stop = queue.Queue(), threading.Event()
+        self._thread = threading.Thread(target=self._work, args=(config, name, weights_dir, command, origin),
+                                        name=f"train-{name}", daemon=True)
+        self._thread.start()
+
+    def _work(self, config, name, weights_dir, command, origin):
+        """The worker thread: train, keep the result or the error, then mark the end of the stream."""
+        try:
+            self.path, self.manifest = train(config, name, weights_dir=weights_dir, on_progress=self._events.put,
+                                             stop_event=self._stop, command=command, origin=origin)
+        except Exception as err:  # raised again by the iterator, in the reader's thread
+            self.error = err
+        finally:
+            self._events.put(None)
+
+    @property
+    def stopping(self):
+        """True once stop() was called."""
+        return self._stop.is_set()
+
+    def stop(self):
+        """Ask the run to stop after its current step; the kept epoch so far is saved."""
+        self._stop.set()
+
+    def close(self):
+        """Stop the run if it is still going and wait for it to save (for readers that give up early)."""
+        if self._thread.is_alive():
+            self.stop()
+            self._thread.join()
+
+    def batches(self, interval=0.5):
+        """Lists of the Progress reported since the last list, one list per `interval` seconds at most.
+
+        Args:
+            interval: seconds to wait for the next report before waiting again.
+
+        Returns:
+            a generator of non-empty lists; it raises the run's error, if any, when the run ends.
+        """
+        import queue
+
+        while True:
+            try:
+                batch = [self._events.get(timeout=interval)]
+            except queue.Empty:
+                continue
+            while not self._events.empty():
+                batch.append(self._events.get_nowait())
+            items = [p for p in batch if p is not None]
+            if items:
+                yield items
+            if len(items) < len(batch):
+                self._thread.join()
+                if self.error is not None:
+                    raise self.error
+                return
+
+    def __iter__(self):
+        for batch in self.batches():
+            yield from batch
+
+
+def validation_pairs(pairs, config, count):
+    """The first `count` of the (image, mask) pairs that train() validates on for a split config, or []."""
+    try:
+        return [pairs[i] for i in data.split(len(pairs), config.val_split, config.seed)[1][:count]]
+    except ValueError:  # too few pairs to split
+        return []
+
+
+def checkpoint_segmenter(progress, classes):
+    """A Segmenter over the kept epoch so far (progress.checkpoint), or None while there is none.
+
+    Args:
+        progress: a Progress of a running TrainingRun.
+        classes: the class names for the Segmenter's manifest.
+
+    Returns:
+        an infer.Segmenter, or None when there is no checkpoint yet or it was being replaced while read.
+    """
+    from .infer import Segmenter
+
+    if not progress.checkpoint:
+        return None
+    try:
+        return Segmenter(store.load_keras(progress.checkpoint), {"classes": list(classes)})
+    except (ValueError, OSError):  # replaced while read: the next epoch will do
+        return None

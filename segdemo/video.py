@@ -27,7 +27,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from . import files, store, viz
+from . import atomic, files, viz
 
 VIDEO_SUFFIXES = frozenset({".mp4", ".webm", ".avi", ".mov"})
 MAX_FRAMES = 18_000  # 10 minutes at 30 fps
@@ -423,7 +423,7 @@ def segment_video(path, segmenter, out_dir, smooth=0.0, alpha=0.5, masks=False, 
     Path(out_dir).mkdir(parents=True, exist_ok=True)
     start, done = time.perf_counter(), 0
     with contextlib.ExitStack() as stack:
-        tmp = {key: stack.enter_context(store.atomic_path(p)) for key, p in paths.items()}
+        tmp = {key: stack.enter_context(atomic.atomic_path(p)) for key, p in paths.items()}
         writers = [stack.enter_context(H264Writer(tmp[key], info.width, info.height, info.fps))
                    for key in ("overlay", "color")]
         mask_zip = stack.enter_context(contextlib.closing(_MaskZip(tmp["masks"], stem))) if masks else None

@@ -3,73 +3,33 @@
 Segment tab: click an example, see the mask, legend and binary maps, pick a sticker class and
 download the sticker (an RGBA PNG with a transparent background). Compare tab: every model
 and the FCN stages. Train tab: upload zips, the check enables Start, train, see the new model
-in the Segment picker; then evaluate it. Screenshots of every tab go to screenshots/ at
-1280x800 and at phone width (390x844), to be looked at.
+in the Segment picker; then evaluate it. Screenshots of every tab, at 1280x800 and at phone width
+(390x844), go to a temporary folder; `pytest tests/test_browser.py --screenshots screenshots`
+refreshes the README's (see conftest.screenshots).
 
 Never downloads a browser: without /usr/bin/chromium (apt-get install chromium) these tests skip.
 """
 import io
-import shutil
-import zipfile
-from pathlib import Path
+import re
 
 import numpy as np
-import pytest
 from PIL import Image
 
+from conftest import SLOW, fill_training_form, zipped
+from segdemo import store
 from synthetic import write_folder
 
-REPO = Path(__file__).resolve().parent.parent
-SCREENSHOTS = REPO / "screenshots"
-CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
-DESKTOP = {"width": 1280, "height": 800}
 PHONE = {"width": 390, "height": 844}
-SLOW = 60_000  # ms: model runs and training on a busy 2-core machine
 
 
-@pytest.fixture(scope="module")
-def browser():
-    """Chromium from the system, never a downloaded one; skip loudly when there is none."""
-    sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
-    if not Path(CHROMIUM).is_file():
-        pytest.skip(f"!!! BROWSER TESTS SKIPPED: no chromium at {CHROMIUM}. Install Debian's chromium "
-                    f"(apt-get install -y chromium); these tests never download a browser. !!!")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
-@pytest.fixture
-def page(browser, app_url):
-    """A fresh page at desktop size with the app loaded."""
-    context = browser.new_context(viewport=DESKTOP, accept_downloads=True)
-    page = context.new_page()
-    page.set_default_timeout(SLOW)
-    page.goto(app_url)
-    wait_idle(page)
-    yield page
-    context.close()
-
-
-def wait_idle(page):
-    """Wait until the page is built (every component's code loaded) and no event is pending."""
-    page.wait_for_selector("#photo")
-    page.wait_for_function("""() => [...document.querySelectorAll('[data-testid=status-tracker]')]
-                                     .every(e => e.classList.contains('hide'))""")
-
-
-def shoot(page, name, viewport=False):
-    """Save the full page as screenshots/NAME.png, and with viewport=True also what fits the window
+def shoot(page, folder, name, viewport=False):
+    """Save the full page as FOLDER/NAME.png, and with viewport=True also what fits the window
     (the first impression) as NAME-window.png."""
-    SCREENSHOTS.mkdir(exist_ok=True)
     page.evaluate("window.scrollTo(0, 0)")
     page.wait_for_timeout(300)
     if viewport:
-        page.screenshot(path=SCREENSHOTS / f"{name}-window.png")
-    page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
+        page.screenshot(path=folder / f"{name}-window.png")
+    page.screenshot(path=folder / f"{name}.png", full_page=True)
 
 
 def load_all_images(page):
@@ -113,7 +73,7 @@ def legend_rows(page):
     return rows
 
 
-def test_segment_an_example_and_download_a_sticker(page, tmp_path):
+def test_segment_an_example_and_download_a_sticker(page, tmp_path, screenshots):
     page.locator("#seg-examples button").filter(has=page.locator("img")).nth(2).click()
     wait_new_image(page, "#mask", "")
     page.wait_for_selector("#legend .segdemo-legend > div")
@@ -155,16 +115,16 @@ def test_segment_an_example_and_download_a_sticker(page, tmp_path):
     alpha = np.asarray(sticker)[..., 3]
     assert (alpha == 0).any() and (alpha == 255).any()
 
-    shoot(page, "segment-desktop", viewport=True)
+    shoot(page, screenshots, "segment-desktop", viewport=True)
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(500)
     load_all_images(page)
-    shoot(page, "segment-phone", viewport=True)
+    shoot(page, screenshots, "segment-phone", viewport=True)
     width = page.evaluate("document.documentElement.scrollWidth")
     assert width <= PHONE["width"], f"the page is {width} px wide on a {PHONE['width']} px phone"
 
 
-def test_compare_every_model_and_look_inside(page):
+def test_compare_every_model_and_look_inside(page, screenshots):
     page.get_by_role("tab", name="Compare & look inside").click()
     page.locator("#compare-button").click()
     page.wait_for_function("() => document.querySelectorAll('#compare-gallery img').length >= 4")
@@ -173,43 +133,26 @@ def test_compare_every_model_and_look_inside(page):
     assert "stride 32" in captions and "stride 16" in captions and "stride 8" in captions
     page.get_by_text("Layers (output shapes").wait_for()
     load_all_images(page)
-    shoot(page, "compare-desktop")
+    shoot(page, screenshots, "compare-desktop")
     page.set_viewport_size(PHONE)
     page.wait_for_timeout(500)
     load_all_images(page)
-    shoot(page, "compare-phone")
+    shoot(page, screenshots, "compare-phone")
 
 
-def zipped(folder, path):
-    """A zip of a folder's files, inside a subfolder as people zip folders."""
-    with zipfile.ZipFile(path, "w") as z:
-        for f in sorted(Path(folder).iterdir()):
-            z.write(f, f"{Path(folder).name}/{f.name}")
-    return str(path)
-
-
-def test_train_then_segment_and_evaluate_with_the_new_model(page, tmp_path):
+def test_train_then_segment_and_evaluate_with_the_new_model(page, tmp_path, screenshots):
     images, masks = write_folder(tmp_path / "data", n=6, size=(64, 64), binary=True)
     image_zip, mask_zip = zipped(images, tmp_path / "images.zip"), zipped(masks, tmp_path / "masks.zip")
     page.get_by_role("tab", name="Train").click()
     assert page.locator("#start").is_disabled()
-    page.get_by_role("tab", name="Zip files").first.click()
-    page.locator("#train-image-zip input[type=file]").set_input_files(image_zip)
-    page.locator("#train-mask-zip input[type=file]").set_input_files(mask_zip)
-    page.get_by_text("Data set OK").wait_for()  # checked as soon as both are uploaded
-    page.wait_for_function("() => !document.querySelector('#start').disabled")
-    page.locator("#epochs input").fill("2")
-    page.locator("#steps input").fill("3")
-    page.locator("#batch-size input").fill("2")
-    page.locator("#crop input[type=number]").fill("64")
-    page.locator("#crop input[type=number]").press("Enter")
-    page.locator("#model-name textarea, #model-name input").first.fill("browser-boxes")
+    fill_training_form(page, image_zip, mask_zip, epochs=2, steps=3, name="browser-boxes")
+    page.get_by_text("Data set OK").wait_for()  # checked as soon as both were uploaded
     page.locator("#start").click()
     page.get_by_text("Saved browser-boxes").wait_for(timeout=3 * SLOW)
     assert "Finished: 2 epochs" in page.locator("#train-status").inner_text()
     page.wait_for_function("() => document.querySelectorAll('#train-samples img').length >= 3")
     load_all_images(page)
-    shoot(page, "train-desktop")
+    shoot(page, screenshots, "train-desktop")
 
     page.get_by_role("tab", name="Segment").click()
     page.locator("#seg-model input").click()
@@ -227,26 +170,22 @@ def test_train_then_segment_and_evaluate_with_the_new_model(page, tmp_path):
     page.wait_for_function("() => document.querySelectorAll('#eval-worst img').length >= 9")
     page.locator("#eval-plot img").wait_for()
     load_all_images(page)
-    shoot(page, "evaluate-desktop")
+    shoot(page, screenshots, "evaluate-desktop")
 
 
-def test_stop_keeps_the_best_epoch_so_far(page, tmp_path):
+def test_stop_keeps_the_best_epoch_so_far(page, tmp_path, weights_dir):
     images, masks = write_folder(tmp_path / "data", n=6, size=(64, 64), binary=True)
-    page.get_by_role("tab", name="Train").click()
-    page.get_by_role("tab", name="Zip files").first.click()
-    page.locator("#train-image-zip input[type=file]").set_input_files(zipped(images, tmp_path / "i.zip"))
-    page.locator("#train-mask-zip input[type=file]").set_input_files(zipped(masks, tmp_path / "m.zip"))
-    page.wait_for_function("() => !document.querySelector('#start').disabled")
-    page.locator("#epochs input").fill("50")
-    page.locator("#steps input").fill("20")
-    page.locator("#batch-size input").fill("2")
-    page.locator("#crop input[type=number]").fill("64")
-    page.locator("#crop input[type=number]").press("Enter")
-    page.locator("#model-name textarea, #model-name input").first.fill("browser-stopped")
+    fill_training_form(page, zipped(images, tmp_path / "i.zip"), zipped(masks, tmp_path / "m.zip"), epochs=50,
+                       steps=20, name="browser-stopped")
     page.locator("#start").click()
     page.get_by_text("best val mIoU").wait_for(timeout=3 * SLOW)  # an epoch has been validated
     page.locator("#stop").click()
     page.get_by_text("Saved browser-stopped").wait_for(timeout=3 * SLOW)
     status = page.locator("#train-status").inner_text()
-    assert status.startswith("Stopped: ") and "of 50" not in status
+    ran = re.match(r"Stopped: (\d+) epochs? in ", status)
+    assert ran and 1 <= int(ran.group(1)) < 50, status  # stopped long before the 50 epochs planned
+    run = store.read_manifest("browser-stopped", weights_dir)
+    assert run["training"]["epochs_run"] == int(ran.group(1)) and run["training"]["stopped_early"]
+    best = max(run["training"]["history"], key=lambda h: h["val_miou"] or 0)
+    assert run["metrics"]["epoch"] == best["epoch"]  # the best epoch so far is the one saved
     assert not page.locator("#start").is_disabled() and page.locator("#stop").is_disabled()

@@ -20,13 +20,16 @@ def test_any_size_comes_back_at_its_own_size(seg, shape):
 
 
 def test_padding_does_not_shift_the_prediction(seg):
-    # A 64x64 image needs no padding: its labels must equal those of the same image segmented
-    # as the top-left corner of a padded one, away from the border the padding touches.
+    # The model pads a 50x45 image at the bottom and right, by reflection, to 64x64, and crops back:
+    # its scores must equal those of the same image reflection-padded by hand, cropped to 50x45.
+    # Padding at the top or left, another padding, or a crop off by a pixel would all change them.
     rng = np.random.default_rng(1)
-    image = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8)
-    direct = seg.segment(image).labels
-    assert seg.segment(np.ascontiguousarray(image[:50, :50])).labels.shape == (50, 50)
-    assert direct.shape == (64, 64)
+    image = rng.integers(0, 256, (50, 45, 3), dtype=np.uint8)
+    padded = np.pad(image, [(0, 14), (0, 19), (0, 0)], mode="reflect")  # (64, 64, 3): no padding needed
+    direct, by_hand = seg.segment(image), seg.segment(padded)
+    assert direct.probs.shape == (50, 45, 3)
+    np.testing.assert_allclose(direct.probs, by_hand.probs[:50, :45], atol=1e-5)
+    assert (direct.probs.std(axis=(0, 1)) > 1e-4).any()  # the scores vary over the image: a real comparison
 
 
 def test_large_images_are_tiled_and_match_whole_image_inference(seg, monkeypatch):
@@ -94,14 +97,14 @@ def test_probe_reads_the_probabilities_already_computed(seg):
 def test_sticker_class_on_the_cycle_lane_frame_is_the_cyclist_not_sign_fragments():
     from PIL import Image
 
-    from segdemo import viz
+    from segdemo import cutout, viz
 
     image = np.asarray(Image.open(store.SHIPPED_DIR.parent / "examples" / "0016E5_08075.png").convert("RGB"))
     seg = Segmenter.load("camvid-fcn8s", store.SHIPPED_DIR)
     labels = seg.segment(image).labels
-    things = [e["name"] for e in viz.legend(labels, seg.classes, seg.palette) if e["name"] in viz.THING_CLASSES]
+    things = [e["name"] for e in viz.legend(labels, seg.classes, seg.palette) if e["name"] in cutout.THING_CLASSES]
     assert things[0] == "SignSymbol"  # the most pixels: what the old rule (largest share) picked
-    assert seg.classes[viz.sticker_class(labels, seg.classes)] == "Bicyclist"
+    assert seg.classes[cutout.sticker_class(labels, seg.classes)] == "Bicyclist"
 
 
 def test_fcn_stages_show_strides_32_16_8(seg):

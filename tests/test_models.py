@@ -14,9 +14,19 @@ def test_output_is_class_scores_at_input_resolution(arch, size):
 
 
 @pytest.mark.parametrize("arch", ARCHITECTURES)
-def test_models_take_any_input_size(arch):
+def test_any_input_size_is_padded_by_reflection_and_cropped_back(arch):
     model = build_model(arch, num_classes=3, width=0.125)
-    assert model.input_shape == (None, None, None, 3)
+    rng = np.random.default_rng(0)
+    for v in model.weights:  # random weights: zero-initialised score layers would make every output 0
+        shape = tuple(v.shape)
+        v.assign(rng.uniform(0.5, 1.5, shape) if "variance" in v.path else rng.normal(0, 0.3, shape))
+    x = rng.uniform(0, 255, (1, 40, 50, 3)).astype(np.float32)
+    padded = np.pad(x, [(0, 0), (0, 24), (0, 14), (0, 0)], mode="reflect")  # 64x64: nothing left to pad
+    out = model(x).numpy()
+    assert model.input_shape == (None, None, None, 3) and out.shape == (1, 40, 50, 3)
+    expected = model(padded).numpy()[:, :40, :50]
+    np.testing.assert_allclose(out, expected, rtol=1e-4, atol=1e-4 * np.abs(expected).max())
+    assert out.std() > 1e-3 * np.abs(out).max()  # not a constant map
 
 
 def test_fcn8s_has_the_papers_parameter_count():

@@ -1,18 +1,14 @@
 """Robustness and safety end to end, through the core API and the CLI.
 
 Unsafe model files (a Lambda layer, an external SavedModel, foreign formats), manifests that lie,
-bad and unusual images through `predict`, bad folders through `check` and `train`, training
-interrupted by Ctrl-C or kill -9, and a disk that fills up during a save. The file-level checks
-themselves (every image mode, every zip attack) are in test_files.py.
+bad and unusual images through `predict`, bad folders through `check` and `train`. Training
+interrupted by Ctrl-C or kill -9 and a disk that fills up during a save are in test_interrupts.py. The file-level checks
+themselves (every image mode, every zip attack) are in test_files.py, test_folders.py and test_zips.py.
 """
 import io
 import json
 import os
 import shutil
-import signal
-import subprocess
-import sys
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -21,37 +17,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from segdemo import cli, files, store
+from conftest import SYNTHETIC_CLASSES as CLASSES, noise_photo as photo, png_declaring, raw_png, run_cli
+from segdemo import files, store
 from segdemo.infer import Segmenter
-from segdemo.models import build_model
 from synthetic import write_folder
-from test_files import png_declaring, raw_png
 
-ROOT = Path(__file__).resolve().parent.parent
 UNSAFE = "unsupported or unsafe model file"
-CLASSES = ["background", "box", "disc"]
-
-
-def run(*args, weights=None, timeout=180):
-    """python -m segdemo ARGS in a subprocess."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
-    if weights:
-        env["SEGDEMO_WEIGHTS"] = str(weights)
-    return subprocess.run([sys.executable, "-m", "segdemo", *map(str, args)], capture_output=True, text=True,
-                          cwd=ROOT, env=env, timeout=timeout)
-
-
-@pytest.fixture
-def main(monkeypatch, capsys):
-    """The CLI in this process: main(*args) -> (exit code, stdout, stderr); signal handlers untouched."""
-    monkeypatch.setattr(signal, "signal", lambda *args: None)
-
-    def call(*args):
-        code = cli.main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return call
 
 
 def register(folder, name):
@@ -59,13 +30,6 @@ def register(folder, name):
     model = folder / f"{name}.keras"
     digest = store.sha256(model) if model.is_file() else None
     (folder / f"{name}.json").write_text(json.dumps({"classes": CLASSES, "sha256": digest}))
-
-
-def photo(tmp_path):
-    """A small RGB noise image on disk."""
-    path = tmp_path / "photo.png"
-    Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +133,7 @@ def test_cli_predict_refuses_unsafe_models(unsafe, name, main, tmp_path):
 
 def test_cli_predict_refuses_a_lambda_model_in_a_fresh_process(unsafe, tmp_path):
     for spec in ("lambda", unsafe["legacy_h5"], unsafe["saved_model"]):
-        out = run("predict", "--model", spec, photo(tmp_path), "--out", tmp_path / "o", weights=unsafe["weights"])
+        out = run_cli("predict", "--model", spec, photo(tmp_path), "--out", tmp_path / "o", weights=unsafe["weights"])
         assert out.returncode == 2 and UNSAFE in out.stderr and "Traceback" not in out.stderr, out.stderr
     assert_nothing_ran(unsafe)
 
@@ -181,16 +145,6 @@ def test_listing_reads_manifests_only_and_skips_folders(unsafe):
 
 
 # ----------------------------------------------------------------------------- manifests that lie
-
-
-@pytest.fixture
-def copy_of_tiny(tiny_weights, tmp_path):
-    """A private copy of the tiny weights folder: (folder, sha256 of tiny.keras)."""
-    folder = tmp_path / "weights"
-    folder.mkdir()
-    for name in ("tiny.keras", "tiny.json"):
-        shutil.copy(tiny_weights / name, folder / name)
-    return folder, store.sha256(folder / "tiny.keras")
 
 
 def lie(folder, name, **changes):
@@ -305,7 +259,7 @@ def write_inputs(folder):
 def test_cli_predict_names_each_bad_file_and_segments_the_rest(tiny_weights, tmp_path):
     bad, good = write_inputs(tmp_path / "in")
     names = sorted(bad) + sorted(good)
-    out = run("predict", "--model", "tiny", *[tmp_path / "in" / n for n in names], "--out", tmp_path / "o",
+    out = run_cli("predict", "--model", "tiny", *[tmp_path / "in" / n for n in names], "--out", tmp_path / "o",
               weights=tiny_weights)
     assert out.returncode == 1 and "Traceback" not in out.stderr, out.stderr
     for name, problem in bad.items():
@@ -419,7 +373,7 @@ def test_cli_train_refuses_a_messy_folder_and_writes_nothing(messy, main, tmp_pa
 
 
 def test_cli_train_in_a_fresh_process_gives_no_traceback(messy, tmp_path):
-    out = run("train", "--images", messy[0], "--masks", messy[1], "--classes", "a,b,c", "--name", "m",
+    out = run_cli("train", "--images", messy[0], "--masks", messy[1], "--classes", "a,b,c", "--name", "m",
               "--weights-dir", tmp_path / "w")
     assert out.returncode == 2 and "Traceback" not in out.stderr and "masks/beyond.png" in out.stderr
     assert not (tmp_path / "w").exists()
@@ -450,167 +404,3 @@ def test_check_of_5000_files_is_fast_and_its_report_bounded(tmp_path, main):
     elapsed = time.perf_counter() - start
     assert code == 2 and "pairs: 5000 (checked 5000)" in out and "... and 4950 more" in out
     assert len(out.splitlines()) < 80 and elapsed < 10, (len(out.splitlines()), elapsed)
-
-
-# ----------------------------------------------------------------------------- interrupted training
-
-
-def start_training(images, masks, weights, name, tmp_path, epochs=500):
-    """`python -m segdemo train` in the background, stdout piped line by line, killed after 240 s."""
-    args = ["train", "--arch", "fcn8s", "--images", images, "--masks", masks, "--val-split", "0.25",
-            "--epochs", epochs, "--steps-per-epoch", "2", "--batch-size", "2", "--crop", "64x64",
-            "--width", "0.125", "--fc-channels", "256", "--classes", ",".join(CLASSES), "--name", name,
-            "--weights-dir", weights]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
-    stderr = open(tmp_path / "stderr.txt", "w")
-    proc = subprocess.Popen([sys.executable, "-m", "segdemo", *map(str, args)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=stderr, text=True)
-    stderr.close()
-    timer = threading.Timer(240, proc.kill)
-    timer.start()
-    proc.timer = timer
-    return proc
-
-
-def wait_for(proc, prefix):
-    """Read stdout until a line starts with `prefix`; returns the lines read."""
-    lines = []
-    for line in proc.stdout:
-        lines.append(line)
-        if line.startswith(prefix):
-            return lines
-    raise AssertionError(f"process ended before {prefix!r}: {''.join(lines)}")
-
-
-def test_ctrl_c_saves_the_best_epoch_and_exits(synthetic_folder, tmp_path):
-    weights = tmp_path / "w"
-    proc = start_training(*synthetic_folder, weights, "m", tmp_path)
-    try:
-        wait_for(proc, "epoch 1/")
-        proc.send_signal(signal.SIGINT)
-        rest = proc.stdout.read()
-        code = proc.wait(timeout=120)
-    finally:
-        proc.timer.cancel()
-        proc.kill()
-    stderr = (tmp_path / "stderr.txt").read_text()
-    assert code == 0 and "interrupted: saving the best epoch so far" in rest and "saved" in rest, stderr[-2000:]
-    assert "Traceback" not in stderr
-    model, manifest = store.load("m", weights)
-    assert manifest["training"]["stopped_early"] and manifest["training"]["epochs_run"] < 500
-    assert sorted(os.listdir(weights)) == [".checkpoints", "m.json", "m.keras"]
-    # What --resume needs stays; the epoch checkpoint has been promoted to m.keras.
-    assert sorted(os.listdir(weights / ".checkpoints")) == ["m.resume.json", "m.resume.npz"]
-    assert "continue with --resume" in rest
-
-
-def test_kill_9_mid_run_keeps_the_old_model_and_a_new_run_succeeds(copy_of_tiny, synthetic_folder, tmp_path):
-    from segdemo.train import TrainConfig, train
-
-    folder, old_sha = copy_of_tiny
-    old_manifest = (folder / "tiny.json").read_bytes()
-    proc = start_training(*synthetic_folder, folder, "tiny", tmp_path)
-    try:
-        wait_for(proc, "epoch 1/")  # a checkpoint of this run exists now
-        proc.kill()
-        proc.wait(timeout=60)
-    finally:
-        proc.timer.cancel()
-    assert store.sha256(folder / "tiny.keras") == old_sha
-    assert (folder / "tiny.json").read_bytes() == old_manifest
-    assert set(os.listdir(folder)) <= {"tiny.keras", "tiny.json", ".checkpoints"}
-    _, manifest = store.load("tiny", folder)
-    assert manifest["sha256"] == old_sha
-
-    images, masks = synthetic_folder
-    config = TrainConfig(arch="fcn8s", width=0.125, fc_channels=256, epochs=1, steps_per_epoch=1, batch_size=2,
-                         crop=(64, 64), images=str(images), masks=str(masks), val_split=0.25,
-                         classes=tuple(CLASSES))
-    path, manifest = train(config, "tiny", folder)
-    assert path == folder / "tiny.keras" and manifest["sha256"] != old_sha
-    assert store.load("tiny", folder)[1]["sha256"] == store.sha256(path)
-    assert not (folder / ".checkpoints" / "tiny.keras").exists()
-
-
-# ----------------------------------------------------------------------------- a disk that fills up
-
-
-ENOSPC = OSError(28, "No space left on device")
-
-
-@pytest.fixture
-def saved(tmp_path):
-    """A weights folder holding model 'm' (version 1): (folder, a newer model, model bytes, manifest bytes).
-
-    The newer model has other weights, so that its file differs from version 1's byte for byte.
-    """
-    store.save(build_model("fcn32s", num_classes=3, width=0.125), {"classes": CLASSES, "version": 1}, "m", tmp_path)
-    newer = build_model("fcn32s", num_classes=3, width=0.125)
-    return tmp_path, newer, (tmp_path / "m.keras").read_bytes(), (tmp_path / "m.json").read_bytes()
-
-
-def assert_version_1_intact(saved):
-    folder, _, model_bytes, manifest_bytes = saved
-    assert (folder / "m.keras").read_bytes() == model_bytes
-    assert (folder / "m.json").read_bytes() == manifest_bytes
-    assert sorted(os.listdir(folder)) == ["m.json", "m.keras"]  # no temporary file left
-    assert store.load("m", folder)[1]["version"] == 1
-
-
-def test_disk_full_inside_keras_save_keeps_the_old_model(saved, monkeypatch):
-    from keras.src.saving import saving_lib
-
-    class FillsUp(io.FileIO):
-        """A file that takes 4 KiB and then reports a full disk."""
-
-        def write(self, data):
-            if self.tell() + len(data) > 4096:
-                super().write(bytes(data)[:max(0, 4096 - self.tell())])
-                raise ENOSPC
-            return super().write(data)
-
-    written = []
-
-    def open_filling(path, mode="r", *args, **kwargs):
-        if "w" in mode and str(path).endswith(".keras"):
-            written.append(path)
-            return io.BufferedWriter(FillsUp(path, "w"))
-        return open(path, mode, *args, **kwargs)
-
-    monkeypatch.setattr(saving_lib, "open", open_filling, raising=False)
-    with pytest.raises(OSError, match="No space"):
-        store.save(saved[1], {"classes": CLASSES, "version": 2}, "m", saved[0])
-    assert written  # the failure really happened inside Keras' writing of the file
-    assert_version_1_intact(saved)
-
-
-def test_disk_full_while_writing_the_manifest_keeps_the_old_model(saved, monkeypatch):
-    real_dump = json.dump
-
-    def dump(obj, f, **kwargs):
-        if obj.get("version") == 2:
-            f.write("{")
-            raise ENOSPC
-        return real_dump(obj, f, **kwargs)
-
-    monkeypatch.setattr(json, "dump", dump)
-    with pytest.raises(OSError, match="No space"):
-        store.save(saved[1], {"classes": CLASSES, "version": 2}, "m", saved[0])
-    assert_version_1_intact(saved)
-
-
-def test_cli_reports_os_errors_and_interrupts_in_one_line(tiny_weights, tmp_path, main, monkeypatch):
-    (tmp_path / "o").write_text("a file where the output folder should go")
-    code, _, err = main("predict", "--model", "tiny", photo(tmp_path), "--out", tmp_path / "o",
-                        "--weights-dir", tiny_weights)
-    assert code == 1 and err.startswith("error: ") and "File exists" in err and err.count("\n") == 1
-
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
-
-    monkeypatch.setattr(files, "check_dataset", interrupted)
-    try:
-        code, _, err = main("check", "--images", tmp_path, "--masks", tmp_path)
-    except KeyboardInterrupt:
-        pytest.fail("Ctrl-C escaped the CLI with a traceback")
-    assert code == 130 and err == "interrupted\n"

@@ -100,28 +100,6 @@ def test_every_loss_is_finite_and_lower_for_the_right_answer(kind):
     assert 0 <= float(loss(y, right)) < float(loss(y, wrong))
 
 
-def test_median_frequency_weights_on_a_hand_drawn_example():
-    masks = [np.array([[0, 0, 0, 1]]), np.array([[0, 0, 2, 2]])]
-    # freq(c) = pixels of c / pixels of images containing c: 0 -> 5/8, 1 -> 1/4, 2 -> 2/4; median 1/2
-    np.testing.assert_allclose(data.median_frequency_weights(masks, 3), [0.8, 2.0, 1.0])
-
-
-def test_pipeline_is_deterministic_and_crops_any_size():
-    rng = np.random.default_rng(0)
-    images = [rng.integers(0, 256, (h, w, 3), dtype=np.uint8) for h, w in [(50, 70), (100, 40), (64, 64)]]
-    masks = [rng.integers(0, 3, im.shape[:2], dtype=np.uint8) for im in images]
-    first = [(x.numpy(), y.numpy()) for x, y in data.train_dataset(images, masks, 2, data.Augment(crop=(64, 64)),
-                                                                   ignore_index=255, seed=3).take(3)]
-    again = [(x.numpy(), y.numpy()) for x, y in data.train_dataset(images, masks, 2, data.Augment(crop=(64, 64)),
-                                                                   ignore_index=255, seed=3).take(3)]
-    for (x1, y1), (x2, y2) in zip(first, again):
-        assert x1.shape == (2, 64, 64, 3) and y1.shape == (2, 64, 64)
-        np.testing.assert_array_equal(x1, x2)
-        np.testing.assert_array_equal(y1, y2)
-    labels = np.unique(np.concatenate([y.ravel() for _, y in first]))
-    assert set(labels) <= {0, 1, 2, 255}  # padding of the small images is void
-
-
 def test_mirrored_strategy_over_two_cpu_devices_lowers_the_loss(tmp_path):
     images, masks = write_folder(tmp_path / "d", n=8)
     script = textwrap.dedent(f"""
@@ -179,13 +157,6 @@ def test_keep_last_saves_the_last_epoch_even_when_an_earlier_one_scored_better(s
     history = manifest["training"]["history"]
     assert manifest["metrics"]["epoch"] == 3
     assert manifest["metrics"]["val"]["miou"] == history[-1]["val_miou"]
-
-
-def test_enet_weights_on_a_hand_drawn_example():
-    masks = [np.array([[0, 0, 0, 1]]), np.array([[0, 0, 2, 11]])]  # 11 is void
-    p = np.array([5, 1, 1]) / 7
-    w = 1 / np.log(1.02 + p)
-    np.testing.assert_allclose(data.class_weights(masks, 3, "enet", 11), w / (p * w).sum(), rtol=1e-6)
 
 
 def test_bfloat16_training_is_recorded_and_saves_a_float32_model(synthetic_folder, tmp_path):

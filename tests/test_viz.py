@@ -10,32 +10,36 @@ from PIL import Image
 
 from segdemo.data import CAMVID_CLASSES
 
-from segdemo.viz import (
+from segdemo.palette import (
     CAMVID_HUE_SLOTS,
-    ERROR_PALETTE,
     adjacency,
-    binary_maps,
-    checkerboard,
     class_palette,
+    golden_stride,
+    hls_palette,
+    hue_slots,
+    separated_order,
+    separation_cost,
+)
+from segdemo.cutout import (
+    checkerboard,
+    keep_region,
+    sticker,
+    sticker_class,
+)
+from segdemo.viz import (
+    ERROR_PALETTE,
+    binary_maps,
     colorize,
     confidence,
     entropy,
     error_labels,
     error_map,
-    golden_stride,
     heatmap,
-    hls_palette,
-    hue_slots,
-    keep_region,
     legend,
     legend_html,
     overlay,
     pixel_probs,
     save_png,
-    separated_order,
-    separation_cost,
-    sticker,
-    sticker_class,
 )
 
 REPO = Path(__file__).resolve().parent.parent

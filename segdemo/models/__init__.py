@@ -3,7 +3,9 @@ from .fcn import VARIANTS as FCN_VARIANTS, build_fcn, transfer_weights
 from .segnet import build_segnet
 from .vgg import ENCODER_PREFIX
 
-ARCHITECTURES = (*FCN_VARIANTS, "segnet")
+from ..choices import ARCHITECTURES  # noqa: E402 (keras-free: the CLI and the app list them too)
+
+assert ARCHITECTURES == (*FCN_VARIANTS, "segnet"), "choices.ARCHITECTURES lists every builder"
 __all__ = ["ARCHITECTURES", "ENCODER_PREFIX", "build_fcn", "build_model", "build_segnet", "transfer_weights"]
 
 

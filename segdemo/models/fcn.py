@@ -47,8 +47,8 @@ def build_fcn(variant="fcn8s", num_classes=12, width=1.0, fc_channels=4096, drop
         batchnorm: batch normalisation in the encoder (not in the paper; helps training from scratch).
 
     Returns:
-        keras.Model mapping (B, H, W, 3) RGB in 0..255, H and W multiples of 32,
-        to (B, H, W, num_classes) class scores (logits).
+        keras.Model mapping (B, H, W, 3) RGB in 0..255, any H and W (the model pads to
+        multiples of 32 by reflection and crops back), to (B, H, W, num_classes) class scores (logits).
     """
     if variant not in VARIANTS:
         raise ValueError(f"variant must be one of {sorted(VARIANTS)}, got {variant!r}")

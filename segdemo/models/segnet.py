@@ -46,8 +46,8 @@ def build_segnet(num_classes=12, width=1.0):
         width: channel multiplier (1.0 = the paper's VGG16 encoder).
 
     Returns:
-        keras.Model mapping (B, H, W, 3) RGB in 0..255, H and W multiples of 32,
-        to (B, H, W, num_classes) class scores (logits).
+        keras.Model mapping (B, H, W, 3) RGB in 0..255, any H and W (the model pads to
+        multiples of 32 by reflection and crops back), to (B, H, W, num_classes) class scores (logits).
     """
     pools = {}
 

@@ -52,7 +52,12 @@ def vgg16_encoder(inputs, width=1.0, batchnorm=False, pool=None):
 
 @keras.saving.register_keras_serializable(package="segdemo")
 class PadToMultiple(layers.Layer):
-    """Zero-pad (B, H, W, C) at the bottom and right so that H and W are multiples of `multiple`."""
+    """Pad (B, H, W, C) at the bottom and right so that H and W are multiples of `multiple`.
+
+    The one padding of segdemo: the padding mirrors the image (reflection), so objects at the
+    border are not cut against a flat band; an image too small to mirror (a side shorter than
+    its padding) is padded with zeros (mid-grey after normalising). CropLike undoes it.
+    """
 
     def __init__(self, multiple=32, **kwargs):
         super().__init__(**kwargs)
@@ -63,7 +68,9 @@ class PadToMultiple(layers.Layer):
 
         shape = tf.shape(x)
         pad_h, pad_w = -shape[1] % self.multiple, -shape[2] % self.multiple
-        return tf.pad(x, [[0, 0], [0, pad_h], [0, pad_w], [0, 0]])
+        paddings = [[0, 0], [0, pad_h], [0, pad_w], [0, 0]]
+        mirrorable = tf.logical_and(pad_h < shape[1], pad_w < shape[2])
+        return tf.cond(mirrorable, lambda: tf.pad(x, paddings, mode="REFLECT"), lambda: tf.pad(x, paddings))
 
     def compute_output_shape(self, input_shape):
         return (input_shape[0], None, None, input_shape[3])
@@ -89,4 +96,4 @@ class CropLike(layers.Layer):
 def normalise(inputs):
     """Map RGB 0..255 to -1..1 inside the model and pad to a multiple of 32 (callers pass raw pixels)."""
     x = layers.Rescaling(1 / 127.5, offset=-1.0, name="normalise")(inputs)
-    return PadToMultiple(32, name="pad")(x)  # (B, H', W', 3), zero = mid-grey after normalising
+    return PadToMultiple(32, name="pad")(x)  # (B, H', W', 3), H' and W' multiples of 32

@@ -1,0 +1,1 @@
+"""The Gradio app's rooms: common.py (shared pieces) and one module per tab. Only this package imports gradio."""

@@ -1,0 +1,356 @@
+"""What every tab shares: error handling, loaded models, model pickers, the photo, data set uploads, rendering."""
+import base64
+import binascii
+import contextlib
+import html
+import os
+import re
+import shutil
+import tempfile
+import threading
+import uuid
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import gradio as gr
+import numpy as np
+import pandas as pd
+
+from .. import data, files, infer, store
+from ..choices import ARCH_LABELS, FCN_ARCHS
+from ..metrics import format_score
+
+EXAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "examples"
+EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png"))
+MAX_LOADED_MODELS = 8  # Segmenters kept in memory (least recently used dropped first)
+DISPLAY_MAX_SIDE = 1600  # larger photos are shrunk before segmenting, to keep the page fast
+CLASS_COLUMNS = ("class", "IoU", "accuracy", "Dice", "pixels")
+SEG_QUEUE = {"concurrency_id": "segment", "concurrency_limit": 2}  # model runs: at most two at once
+VIEW_QUEUE = {"concurrency_id": "view", "concurrency_limit": 4, "show_progress": "hidden"}  # no model run
+PRIVATE = {"api_visibility": "private"}  # UI-only events: not API endpoints
+# Events that take a photo: the handler gets gradio's checked upload (FileData) and reads it itself, so
+# that a file that is not an image is named in the error (gradio's own preprocessing opens it with PIL).
+PHOTO_EVENT = {"preprocess": False}
+
+
+@contextlib.contextmanager
+def user_errors():
+    """Turn segdemo's user-facing errors (InputError, ModelFileError, ValueError) into gr.Error."""
+    try:
+        yield
+    except gr.Error:
+        raise
+    except ValueError as err:  # InputError and ModelFileError are ValueErrors
+        raise gr.Error(str(err).strip() or err.__class__.__name__) from None
+
+
+def arch_label(arch):
+    """'fcn8s' -> 'FCN-8s'."""
+    return ARCH_LABELS.get(arch, str(arch))
+
+
+def val_miou(manifest):
+    """The model's validation mIoU from its manifest, or None."""
+    return ((manifest.get("metrics") or {}).get("val") or {}).get("miou")
+
+
+def model_label(manifest):
+    """Picker label: 'camvid-fcn8s · FCN-8s · val mIoU 0.52'."""
+    miou = val_miou(manifest)
+    score = f"val mIoU {format_score(miou, 2)}" if miou is not None else "val mIoU n/a"
+    return f"{manifest['name']} · {arch_label(manifest.get('arch'))} · {score}"
+
+
+def teaching_order(manifest):
+    """Sort key: FCN-32s, FCN-16s, FCN-8s, SegNet, then anything else; by name."""
+    order = list(ARCH_LABELS)
+    arch = manifest.get("arch")
+    return (order.index(arch) if arch in order else len(order), manifest["name"])
+
+
+def list_models():
+    """Manifests of the weights folder's models in teaching order."""
+    return sorted(store.list_models(), key=teaching_order)
+
+
+def default_model(manifests):
+    """store.DEFAULT_MODEL if present, else the model with the best val mIoU, else None."""
+    names = [m["name"] for m in manifests]
+    if store.DEFAULT_MODEL in names:
+        return store.DEFAULT_MODEL
+    scored = sorted(manifests, key=lambda m: -(val_miou(m) or -1.0))
+    return scored[0]["name"] if scored else None
+
+
+def model_choices(manifests, fcn_only=False):
+    """(label, name) picker choices of these manifests (only the FCNs if fcn_only)."""
+    return [(model_label(m), m["name"]) for m in manifests if not fcn_only or m.get("arch") in FCN_ARCHS]
+
+
+def checked_model(name):
+    """The manifest of a model the picker lists; gr.Error for anything else (typed or sent by the API)."""
+    manifests = {m["name"]: m for m in store.list_models()}
+    if not manifests:
+        raise gr.Error("No models in the weights folder yet: train one in the Train tab.")
+    if not isinstance(name, str) or name not in manifests:
+        shown = repr(name)[:80]
+        raise gr.Error(f"Unknown model {shown}: choose one of {', '.join(sorted(manifests))}.")
+    return manifests[name]
+
+
+@dataclass
+class Pickers:
+    """Every model picker of the page, in the order refresh() returns their updates."""
+
+    seg_model: gr.Dropdown
+    cmp_models: gr.CheckboxGroup
+    card_model: gr.Dropdown
+    eval_model: gr.Dropdown
+    fcn_model: gr.Dropdown
+
+    def components(self):
+        """The pickers as a list, in refresh()'s order."""
+        return [self.seg_model, self.cmp_models, self.card_model, self.eval_model, self.fcn_model]
+
+    def refresh(self):
+        """Fresh choices for every picker (models trained or shipped since the page was built)."""
+        manifests = list_models()
+        return tuple(gr.update(choices=model_choices(manifests, fcn_only=p is self.fcn_model))
+                     for p in self.components())
+
+
+class Segmenters:
+    """Loaded Segmenters, one per model name, reloaded when the model file changes."""
+
+    def __init__(self, capacity=MAX_LOADED_MODELS):
+        self.capacity = capacity
+        self._items = OrderedDict()  # name -> ((mtime_ns, size), Segmenter)
+        self._lock = threading.Lock()
+        self._name_locks = {}
+
+    def get(self, name):
+        """The warmed Segmenter for a listed model (checked against the weights folder)."""
+        checked_model(name)
+        with user_errors():
+            path, _ = store.model_paths(name)
+            stat = path.stat()
+            stamp = (stat.st_mtime_ns, stat.st_size)
+            with self._lock:
+                name_lock = self._name_locks.setdefault(name, threading.Lock())
+            with name_lock:  # one load per model, also when several sessions ask at once
+                with self._lock:
+                    hit = self._items.get(name)
+                    if hit and hit[0] == stamp:
+                        self._items.move_to_end(name)
+                        return hit[1]
+                segmenter = infer.Segmenter.load(name).warmup()
+                with self._lock:
+                    self._items[name] = (stamp, segmenter)
+                    self._items.move_to_end(name)
+                    while len(self._items) > self.capacity:
+                        self._items.popitem(last=False)
+                return segmenter
+
+
+class Shared:
+    """What the tabs share: the loaded models, the output folder (removed at exit) and the device name."""
+
+    def __init__(self):
+        self.segmenters = Segmenters()
+        self._outputs = tempfile.TemporaryDirectory(prefix="segdemo-app-")
+        self.out_dir = Path(self._outputs.name)
+        self._device = None
+
+    @property
+    def device(self):
+        """infer.device(), computed once."""
+        if self._device is None:
+            self._device = infer.device()
+        return self._device
+
+    def out_path(self, filename):
+        """A fresh path in the output folder with a readable file name."""
+        folder = self.out_dir / uuid.uuid4().hex[:12]
+        folder.mkdir()
+        return folder / filename
+
+    def warm_default(self):
+        """Load and warm the default model, so that the first click is fast. Returns its name."""
+        name = default_model(list_models())
+        if name:
+            self.segmenters.get(name)
+        return name
+
+
+# ----------------------------------------------------------------------------- the photo
+
+
+def photo(value=None, **kwargs):
+    """The photo input: a gr.Image(type="filepath") whose events use PHOTO_EVENT and read it with read_photo."""
+    return gr.Image(value, type="filepath", **kwargs)
+
+
+def read_photo(payload):
+    """An uploaded photo (gradio's checked FileData dict, or a path) -> (RGB uint8, file name), with
+    segdemo's checks (EXIF, CMYK, 16-bit, size); gr.Error naming the file for anything else."""
+    if isinstance(payload, dict):
+        url, path = payload.get("url") or "", payload.get("path")
+        name = Path(payload.get("orig_name") or path or "image").name
+        if url.startswith("data:"):  # some webcam and clipboard captures
+            try:
+                source = base64.b64decode(url.split(",", 1)[1], validate=True)
+            except (IndexError, binascii.Error):
+                raise gr.Error(f"{name}: not a readable image (a broken data URL).") from None
+        else:
+            source = path
+    else:
+        source = payload
+        name = Path(payload).name if payload else "image"
+    if not source:
+        raise gr.Error("Upload, paste or capture an image first, or click one of the examples.")
+    with user_errors():
+        return files.read_image(source, name=name), name
+
+
+def shrink(rgb):
+    """(image no longer than DISPLAY_MAX_SIDE, note or '')."""
+    h, w = rgb.shape[:2]
+    scale = DISPLAY_MAX_SIDE / max(h, w)
+    if scale >= 1:
+        return rgb, ""
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    return cv2.resize(rgb, size, interpolation=cv2.INTER_AREA), f" (shrunk from {w}x{h})"
+
+
+def safe_filename(text):
+    """A string reduced to letters, digits, '.', '_' and '-' for use in a file name."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("._") or "image"
+
+
+# ----------------------------------------------------------------------------- uploaded data sets
+
+
+def dataset_upload(prefix):
+    """Image and mask uploads, as folders or as zips: (image files, mask files, image zip, mask zip)."""
+    with gr.Tabs():
+        with gr.Tab("Folders"):
+            with gr.Row():
+                image_files = gr.File(label="Image folder", file_count="directory", height=140,
+                                      elem_id=f"{prefix}-image-folder")
+                mask_files = gr.File(label="Mask folder", file_count="directory", height=140,
+                                     elem_id=f"{prefix}-mask-folder")
+        with gr.Tab("Zip files"):
+            with gr.Row():
+                image_zip = gr.File(label="Images (.zip)", file_types=[".zip"], height=140,
+                                    elem_id=f"{prefix}-image-zip")
+                mask_zip = gr.File(label="Masks (.zip)", file_types=[".zip"], height=140,
+                                   elem_id=f"{prefix}-mask-zip")
+    return image_files, mask_files, image_zip, mask_zip
+
+
+def _one_source(folder_files, zip_file, what):
+    """Which upload holds the images (or masks): ('folder', files) or ('zip', path)."""
+    if folder_files and zip_file:
+        raise gr.Error(f"Give the {what} either as a folder or as a zip, not both: clear one of them.")
+    if zip_file:
+        return "zip", zip_file
+    if folder_files:
+        return "folder", folder_files
+    raise gr.Error(f"Upload the {what}: a folder (choose the folder) or a zip file.")
+
+
+@contextlib.contextmanager
+def dataset_folders(image_files, mask_files, image_zip, mask_zip):
+    """(image folder, mask folder) on disk for uploaded folders or zips; removed when the block ends.
+
+    A folder upload arrives as a list of files; they are linked into a fresh temporary folder.
+    A zip is extracted safely by files.extracted_zip.
+    """
+    sources = [_one_source(image_files, image_zip, "images"), _one_source(mask_files, mask_zip, "masks")]
+    with contextlib.ExitStack() as stack:
+        folders = []
+        for kind, source in sources:
+            if kind == "zip":
+                with user_errors():
+                    folders.append(stack.enter_context(files.extracted_zip(source)))
+                continue
+            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="segdemo-upload-")))
+            for path in source:
+                target = folder / Path(path).name
+                if target.exists():
+                    continue  # the same name twice in one upload (subfolders): keep the first
+                try:
+                    os.link(path, target)
+                except OSError:
+                    shutil.copyfile(path, target)
+            folders.append(folder)
+        yield folders
+
+
+def check_report(image_dir, mask_dir, classes, ignore):
+    """files.check_dataset with the class names (if any); InputError -> gr.Error."""
+    with user_errors():
+        return files.check_dataset(image_dir, mask_dir, ignore_index=ignore, class_names=list(classes) or None)
+
+
+def class_names(text):
+    """data.parse_class_names; its ValueError (e.g. a name given twice) -> gr.Error."""
+    with user_errors():
+        return data.parse_class_names(text)
+
+
+# ----------------------------------------------------------------------------- rendering
+
+
+def badges(*texts):
+    """HTML pills."""
+    return '<div class="badges">' + "".join(
+        f'<span class="badge">{html.escape(t)}</span>' for t in texts if t) + "</div>"
+
+
+def format_seconds(seconds):
+    """12 -> '12 s', 95 -> '1 min 35 s'."""
+    if seconds is None or not np.isfinite(seconds):
+        return "estimating..."
+    seconds = int(round(seconds))
+    return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def per_class_table(scores):
+    """metrics.scores -> DataFrame with one row per class."""
+    rows = [{"class": name, "IoU": m["iou"], "accuracy": m["accuracy"], "Dice": m["dice"],
+             "pixels": m["support"]} for name, m in scores["per_class"].items()]
+    table = pd.DataFrame(rows, columns=list(CLASS_COLUMNS))
+    return table.round({"IoU": 3, "accuracy": 3, "Dice": 3})
+
+
+def summary_markdown(scores):
+    """The headline metrics of metrics.scores as a Markdown table."""
+    cells = [format_score(scores[k], 3) for k in ("miou", "fwiou", "pixel_accuracy", "mean_class_accuracy", "dice")]
+    return ("| mIoU | fwIoU | pixel acc. | class acc. | Dice |\n"
+            "|---:|---:|---:|---:|---:|\n"
+            f"| **{cells[0]}** | {' | '.join(cells[1:])} |")
+
+
+def _markdown_cell(text):
+    """Escape characters that would break a Markdown table cell or list item."""
+    return str(text).replace("|", "\\|").replace("\n", " ")
+
+
+def report_markdown(report):
+    """A files.DatasetReport as compact Markdown: verdict, counts and sizes, class table, notes, warnings, errors."""
+    verdict = "**Data set OK**" if report.ok else "**Data set has problems**"
+    parts = [verdict, f"{report.n_pairs} pairs (checked {report.n_checked}); image sizes: "
+                      f"{report.size_text()}; classes found: {report.num_classes_found}"]
+    rows = report.class_rows()
+    if rows:
+        table = ["| label | class | pixels | share |", "|---:|:---|---:|---:|"]
+        table += [f"| {label} | {_markdown_cell(name)} | {pixels:,} | {share:.1f}% |"
+                  for label, name, pixels, share in rows]
+        parts.append("\n".join(table))
+    for title, items in (("Notes", report.notes), ("Warnings", report.warnings), ("Errors", report.errors)):
+        if items:
+            parts.append(f"**{title}**\n" + "\n".join(f"- {_markdown_cell(item)}" for item in items))
+    return "\n\n".join(parts)

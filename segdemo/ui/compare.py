@@ -1,0 +1,145 @@
+"""The Compare & look inside tab: every model on one photo, one FCN's stages, model cards."""
+import html
+from pathlib import Path
+
+import gradio as gr
+import pandas as pd
+
+from .. import store, viz
+from ..metrics import format_score
+from ..models.summary import PROBE_SIDE, layer_rows
+from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, format_seconds,
+                     per_class_table, photo, read_photo, shrink, summary_markdown, user_errors, val_miou)
+
+LAYER_COLUMNS = ("layer", "type", "output shape", "params")
+SKIP_TEXT = """
+**Why the three FCNs differ: skip connections.** The VGG16 encoder halves the image five
+times, so its last feature map (*pool5*) sees the whole scene but only at 1/32 of the
+resolution: **FCN-32s** upsamples that coarse map 32x in one step, and its classes come out as
+soft blobs. **FCN-16s** adds a *skip connection*: it upsamples the coarse prediction 2x and adds
+a prediction made from *pool4* (1/16 resolution), which still knows where edges are. **FCN-8s**
+does it once more with *pool3* (1/8), so thin things like poles and people get sharper
+outlines. **SegNet** takes another route: its decoder mirrors the encoder and unpools with the
+positions remembered by every max-pooling layer, recovering detail step by step.
+"""
+FCN_INSIDE_TEXT = """
+**Inside one FCN.** The same network's prediction at each stage of its decoder, every map
+upsampled to the photo's size: first from *pool5* alone (stride 32), then after adding *pool4*
+(stride 16), then after adding *pool3* (stride 8). Watch the edges sharpen.
+"""
+
+
+def model_card_markdown(manifest, params):
+    """What a model is, how it was trained and how well it does, from its manifest."""
+    recipe = manifest.get("recipe") or {}
+    data_info = manifest.get("data") or {}
+    run = manifest.get("training") or {}
+    val = (manifest.get("metrics") or {}).get("val") or {}
+    crop = recipe.get("crop")
+    crop = "x".join(str(c) for c in crop) if crop else "-"
+    classes = manifest.get("classes", [])
+    epochs = recipe.get("epochs", "-")
+    lines = [
+        f"### {manifest['name']}: {arch_label(manifest.get('arch'))} on a VGG16 encoder of width "
+        f"x{manifest.get('width', '-')}",
+        f"**{params:,} parameters** · {len(classes)} classes: {', '.join(map(str, classes))}",
+        "",
+        f"- **Training data:** {data_info.get('n_train', '-')} images "
+        f"(folder *{html.escape(Path(str(data_info.get('images', '-'))).name)}*); validation: "
+        f"{data_info.get('n_val', '-')} images, {html.escape(str(data_info.get('val', '-')))}",
+        f"- **Recipe:** {epochs} epoch{'s' if epochs != 1 else ''}, batch {recipe.get('batch_size', '-')}, "
+        f"crop {crop}, learning rate {recipe.get('lr', '-')}, loss {recipe.get('loss', '-')}, "
+        f"class weights {recipe.get('class_weights', '-')}",
+        f"- **Best epoch:** {(manifest.get('metrics') or {}).get('epoch', '-')} of "
+        f"{run.get('epochs_run', '-')} run{' (stopped early)' if run.get('stopped_early') else ''}, "
+        f"trained in {format_seconds(run.get('seconds'))} on {html.escape(str(run.get('machine', '-')))}, "
+        f"{html.escape(str(run.get('date', '-')))}",
+        "",
+        "**Validation scores** (full frames)",
+        "",
+        summary_markdown(val) if val else "-",
+    ]
+    return "\n".join(lines)
+
+
+class CompareTab:
+    """The tab's layout (built in __init__, inside a gr.Tab) and its handlers."""
+
+    def __init__(self, shared, choices, fcn_choices, default):
+        self.shared = shared
+        gr.Markdown("One photo through every model, side by side; then inside one FCN; then each model's card.",
+                    elem_classes="intro")
+        shipped = [n for _, n in choices if n.startswith("camvid-")] or [n for _, n in choices][:4]
+        fcn_names = [n for _, n in fcn_choices]
+        default_fcn = store.DEFAULT_MODEL if store.DEFAULT_MODEL in fcn_names else (
+            fcn_names[-1] if fcn_names else None)
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=1, min_width=280):
+                image = photo(EXAMPLES[2] if EXAMPLES else None, label="Photo", sources=["upload", "clipboard"],
+                              height=240, elem_id="compare-photo")
+                examples = gr.Examples(EXAMPLES, inputs=image, label="Examples (click one)", examples_per_page=6)
+            with gr.Column(scale=1, min_width=280):
+                self.models = gr.CheckboxGroup(choices, value=shipped, label="Models to compare")
+                self.fcn_model = gr.Dropdown(fcn_choices, value=default_fcn, allow_custom_value=True,
+                                             label="FCN to look inside")
+                run = gr.Button("Compare", variant="primary", elem_id="compare-button")
+                table = gr.Markdown()
+        gallery = gr.Gallery(label="Every model on the same photo", format="png", columns=4, height=310,
+                             object_fit="contain", elem_id="compare-gallery", elem_classes="segdemo-gallery")
+        gr.Markdown(SKIP_TEXT)
+        gr.Markdown(FCN_INSIDE_TEXT)
+        stages = gr.Gallery(label="Inside the FCN: stride 32 → 16 → 8", format="png", columns=3, height=380,
+                            object_fit="contain", elem_id="stages", elem_classes="segdemo-gallery")
+        gr.Markdown("### Model card")
+        self.card_model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
+        card_text = gr.Markdown()
+        with gr.Row(equal_height=False):
+            card_classes = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Validation scores per class",
+                                        interactive=False, max_height=420)
+            card_layers = gr.Dataframe(headers=list(LAYER_COLUMNS), interactive=False, max_height=420,
+                                       label=f"Layers (output shapes for a {PROBE_SIDE}x{PROBE_SIDE} photo)")
+
+        compare_io = dict(inputs=[image, self.models, self.fcn_model], outputs=[gallery, table, stages],
+                          concurrency_id="compare", concurrency_limit=1, **PHOTO_EVENT)
+        self.card_io = dict(inputs=self.card_model, outputs=[card_text, card_layers, card_classes], **VIEW_QUEUE)
+        run.click(self.compare, **compare_io, api_name="compare")
+        self.card_model.change(self.model_card, **self.card_io, api_name="model_card")
+        examples.load_input_event.then(self.compare, **compare_io, **PRIVATE)
+
+    def compare(self, image, models, fcn_model):
+        """The photo through every chosen model, then one FCN's stride-32/16/8 predictions."""
+        rgb, _ = shrink(read_photo(image)[0])
+        if not models:
+            raise gr.Error("Tick at least one model to compare.")
+        gallery, rows = [], []
+        for name in models:
+            segmenter = self.shared.segmenters.get(name)
+            with user_errors():
+                result = segmenter.segment(rgb)
+            miou = val_miou(segmenter.manifest)
+            gallery.append((viz.colorize(result.labels, result.palette),
+                            f"{arch_label(segmenter.manifest.get('arch'))} · mIoU {format_score(miou, 2)} · "
+                            f"{1000 * result.seconds:.0f} ms"))
+            rows.append(f"| {name} | {format_score(miou, 3)} | {1000 * result.seconds:.0f} ms | "
+                        f"{segmenter.model.count_params() / 1e6:.2f} M |")
+        table = ("| model | val mIoU | time | parameters |\n"
+                 "|:---|---:|---:|---:|\n" + "\n".join(rows)
+                 + f"\n\nTime: this photo on {self.shared.device}.")
+        stages = []
+        if fcn_model:
+            segmenter = self.shared.segmenters.get(fcn_model)
+            with user_errors():
+                for title, labels in segmenter.stages(rgb):
+                    stages.append((viz.colorize(labels, segmenter.palette), title))
+        return gallery, table, stages
+
+    def model_card(self, name):
+        """Model card: summary Markdown, layer table, per-class validation table."""
+        if not name:
+            return "Pick a model.", None, None
+        segmenter = self.shared.segmenters.get(name)
+        manifest, model = segmenter.manifest, segmenter.model
+        val = (manifest.get("metrics") or {}).get("val")
+        layers = pd.DataFrame(layer_rows(model), columns=list(LAYER_COLUMNS))
+        return (model_card_markdown(manifest, model.count_params()), layers,
+                per_class_table(val) if val else None)

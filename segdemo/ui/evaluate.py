@@ -1,0 +1,84 @@
+"""The Evaluate tab: a model on a labelled data set: metrics, confusion matrix, the hardest images."""
+import gradio as gr
+import numpy as np
+import seaborn as sns
+from matplotlib.figure import Figure
+
+from .. import viz
+from ..evaluation import evaluate, read_pairs
+from .common import (CLASS_COLUMNS, check_report, dataset_folders, dataset_upload, per_class_table,
+                     summary_markdown, user_errors)
+
+WORST_IMAGES = 3  # how many lowest-mIoU images to show
+
+
+def confusion_figure(cm, classes):
+    """Row-normalised confusion matrix (each row: where that class's pixels went) as a seaborn heatmap."""
+    rows = cm.sum(axis=1, keepdims=True)
+    norm = np.divide(cm, rows, out=np.zeros(cm.shape, np.float64), where=rows > 0)
+    n = len(classes)
+    side = min(11.0, 3.0 + 0.55 * n)
+    fig = Figure(figsize=(side + 1.2, side), dpi=100, layout="constrained")
+    ax = fig.subplots()
+    sns.heatmap(norm, ax=ax, vmin=0, vmax=1, cmap="viridis", square=True, annot=n <= 12, fmt=".2f",
+                annot_kws={"fontsize": 8}, xticklabels=classes, yticklabels=classes,
+                cbar_kws={"label": "share of the true class's pixels"})
+    ax.set_xlabel("predicted class")
+    ax.set_ylabel("true class")
+    ax.tick_params(axis="x", labelrotation=60)
+    ax.tick_params(axis="y", labelrotation=0)
+    return fig
+
+
+class EvaluateTab:
+    """The tab's layout (built in __init__, inside a gr.Tab) and its handler."""
+
+    def __init__(self, shared, choices, default):
+        self.shared = shared
+        gr.Markdown("Score a model on labelled images it has not seen: per-class IoU, where it confuses "
+                    "classes, and the images it gets most wrong. Masks must use the model's class numbers "
+                    "(CamVid models: 0 to 10, and 11 for void), same file names as the photos.",
+                    elem_classes="intro")
+        with gr.Row(equal_height=False):
+            with gr.Column(scale=2, min_width=300):
+                self.model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True,
+                                         elem_id="eval-model")
+                uploads = dataset_upload("eval")
+                run = gr.Button("Evaluate", variant="primary", elem_id="eval-button")
+            with gr.Column(scale=3, min_width=320):
+                summary = gr.Markdown("Results appear here.", elem_id="eval-summary")
+                table = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Per class", interactive=False,
+                                     max_height=420)
+        with gr.Row(equal_height=False):
+            plot = gr.Plot(label="Confusion matrix (each row sums to 1)", format="png", elem_id="eval-plot")
+            worst = gr.Gallery(label=f"The {WORST_IMAGES} hardest images: photo, truth, prediction",
+                               format="png", columns=3, height=520, object_fit="contain", elem_id="eval-worst",
+                               elem_classes="segdemo-gallery")
+        run.click(self.evaluate, [self.model, *uploads], [summary, table, plot, worst], api_name="evaluate",
+                  concurrency_id="evaluate", concurrency_limit=1)
+
+    def evaluate(self, model, image_files, mask_files, image_zip, mask_zip, progress=gr.Progress()):
+        """Score a model on a labelled data set (evaluation.evaluate): metrics, confusion matrix, worst images."""
+        segmenter = self.shared.segmenters.get(model)
+        classes, ignore = list(segmenter.classes), segmenter.manifest.get("ignore_index")
+        with dataset_folders(image_files, mask_files, image_zip, mask_zip) as (image_dir, mask_dir):
+            report = check_report(image_dir, mask_dir, classes, ignore)
+            if not report.ok:
+                raise gr.Error("This data set does not fit the model: " + "; ".join(report.errors[:3]))
+            def shown(k, path):
+                progress((k, report.n_pairs), desc=f"Segmenting {path.name}")
+
+            with user_errors():
+                result = evaluate(segmenter, read_pairs(report.pairs, len(classes), ignore, on_pair=shown),
+                                  ignore, worst=WORST_IMAGES)
+        scores = result.scores
+        gallery = []
+        for hard in result.worst:
+            gallery += [(hard.image, f"mIoU {hard.miou:.2f} · {hard.name}"),
+                        (viz.colorize(hard.truth, segmenter.palette, ignore_index=ignore), "truth (black: void)"),
+                        (viz.colorize(hard.pred, segmenter.palette), "prediction")]
+        summary = (f"**{model}** on {report.n_pairs} images ({scores['n_pixels']:,} labelled pixels)\n\n"
+                   + summary_markdown(scores))
+        if scores["undefined"]:
+            summary += "\n\nAbsent from truth and prediction (left out of the means): " + ", ".join(scores["undefined"])
+        return summary, per_class_table(scores), confusion_figure(result.confusion, classes), gallery
