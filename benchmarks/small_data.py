@@ -62,18 +62,11 @@ def cells(rng, size=512):
 
 
 def shapes(rng, size=128):
-    """A colour image of a bright box (class 1) and a dark disc (class 2) on noisy grey, as tests/synthetic.py."""
-    h = w = size
-    image = np.full((h, w, 3), 110, np.uint8) + rng.integers(0, 20, (h, w, 3), dtype=np.uint8)
-    mask = np.zeros((h, w), np.uint8)
-    y, x = rng.integers(0, h // 2), rng.integers(0, w // 2)
-    mask[y:y + h // 3, x:x + w // 3] = 1
-    cy, cx, r = rng.integers(h // 4, 3 * h // 4), rng.integers(w // 4, 3 * w // 4), h // 6
-    yy, xx = np.mgrid[:h, :w]
-    mask[(yy - cy) ** 2 + (xx - cx) ** 2 < r * r] = 2
-    image[mask == 1] = (230, 200, 40)
-    image[mask == 2] = (30, 40, 160)
-    return image, mask
+    """A colour image of a bright box (class 1) and a dark disc (class 2) on noisy grey: the tests' scene."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from synthetic import scene as test_scene
+
+    return test_scene(rng, (size, size))
 
 
 def scene(rng, h, w):
