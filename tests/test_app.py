@@ -225,6 +225,8 @@ def test_training_saves_a_model_that_the_pickers_then_list(client, trained, weig
     for picker in pickers[:4]:
         assert "test-boxes" in [value for _, value in picker["choices"]]
     assert "test-boxes" in [m["name"] for m in store.list_models(weights_dir)]
+    model, _ = store.load("test-boxes", weights_dir)  # width 0.0625: fc6/fc7 get 4096 x 0.0625, scaled once
+    assert model.get_layer("fc6").filters == model.get_layer("fc7").filters == 256
     # A new session (no picker refresh) may use it at once: the server lists the folder itself.
     out = Client(client.src, verbose=False).predict(handle_file(str(sorted(Path(
         app_module.EXAMPLES_DIR).glob("*.png"))[0])), "test-boxes", 0.5, CONFIDENCE, api_name="/segment")

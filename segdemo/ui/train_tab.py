@@ -86,7 +86,7 @@ def train_config(name, classes, ignore, arch, width, epochs, batch_size, crop, l
             arch=arch, width=float(width), epochs=int(epochs), batch_size=int(batch_size),
             crop=(int(crop), int(crop)), lr=float(lr), loss=loss, class_weights=class_weights,
             val_split=float(val_split), steps_per_epoch=int(steps_per_epoch or 0),
-            ignore_index=ignore, classes=classes, fc_channels=max(64, int(4096 * float(width)))).check()
+            ignore_index=ignore, classes=classes).check()  # fc6/fc7: TrainConfig's 4096, scaled by width once
 
 
 class TrainTab:
