@@ -142,7 +142,11 @@ def main(argv=None):
     parser.add_argument("--port", type=int, default=7860)
     parser.add_argument("--share", action="store_true", help="also create a public gradio.live link")
     args = parser.parse_args(argv)
-    launch(args.host, args.port, args.share)
+    # Gradio's own lines would suggest `share=True` in launch(); this app's switch is --share.
+    _, local_url, share_url = launch(args.host, args.port, args.share, quiet=True, prevent_thread_lock=True)
+    print(f"segdemo is at {local_url}" + (f" and, for anyone with the link, {share_url}" if share_url else
+                                          " (--share adds a public link)"), flush=True)
+    demo.block_thread()
 
 
 demo = build_demo()
