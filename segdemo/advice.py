@@ -24,13 +24,15 @@ def auto_crop(sizes, largest=AUTO_CROP_MAX):
     return side, side
 
 
-def training_warnings(report, crop=None, val_split=0.0, n_val=None, class_names=None, ignore_index=None):
+def training_warnings(sizes, class_pixels, crop=None, val_split=0.0, n_val=None, class_names=None,
+                      ignore_index=None):
     """What is likely to go wrong when training on this data set with these settings.
 
     Args:
-        report: a files.DatasetReport (sizes, class_pixels, n_pairs).
+        sizes: the (width, height) of every image (DatasetReport.sizes.elements(), say).
+        class_pixels: label -> pixel count over the masks (as DatasetReport.class_pixels).
         crop: the training crop (h, w), or None for the automatic one.
-        val_split: the share of the pairs held out to validate on (0: none).
+        val_split: the share of the pairs held out at random to validate on (0: none).
         n_val: the number of validation images, when known (a holdout or a val folder).
         class_names: the class names given, if any.
         ignore_index: the void label, if any.
@@ -39,20 +41,21 @@ def training_warnings(report, crop=None, val_split=0.0, n_val=None, class_names=
         list of one-sentence warnings, empty when nothing looks wrong.
     """
     warnings = []
-    if crop and report.sizes:
-        small = [(w, h) for w, h in report.sizes if h < crop[0] or w < crop[1]]
+    sizes = list(sizes)
+    if crop and sizes:
+        small = [(w, h) for w, h in sizes if h < crop[0] or w < crop[1]]
         if small:
             w, h = min(small, key=lambda s: s[0] * s[1])
             warnings.append(f"The training crop ({crop[0]}x{crop[1]}) is larger than some images (the smallest is "
                             f"{w}x{h}): the rest of each crop is padding the model learns nothing from. "
-                            f"Choose a crop of at most {auto_crop(report.sizes, max(crop))[0]}, or 'auto'.")
+                            f"Choose a crop of at most {auto_crop(sizes, max(crop))[0]}, or 'auto'.")
     if n_val is None and val_split:
-        n_val = max(1, round(report.n_pairs * val_split))
+        n_val = max(1, round(len(sizes) * val_split))
     if (n_val is not None or val_split) and n_val < MIN_VAL_IMAGES:
         warnings.append(f"Only {n_val} image{'s' if n_val != 1 else ''} would be kept aside to check the model: "
                         f"its score would say little. Add images or raise the validation share to keep at least "
                         f"{MIN_VAL_IMAGES}.")
-    labelled = {k: v for k, v in report.class_pixels.items() if k != ignore_index}
+    labelled = {k: v for k, v in class_pixels.items() if k != ignore_index}
     total = sum(labelled.values())
     if len(labelled) == 1:
         (only,) = labelled

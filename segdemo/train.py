@@ -182,6 +182,9 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     if not config.crop:  # the recipe records the crop the run used
         config = replace(config, crop=advice.auto_crop([im.shape[1::-1] for im in train_set[0]]))
     n_classes = len(classes)
+    for warning in _setup_warnings(config, train_set, val_set, classes):
+        print(f"warning: {warning}", flush=True)
+        notes.append(warning)
     strategy = pick_strategy(config.strategy)
     compute = precision.pick_precision(config.precision)
     steps = config.steps_per_epoch or max(1, math.ceil(len(train_set[0]) / config.batch_size))
@@ -306,6 +309,16 @@ def _palette(classes):
     from .palette import class_palette
 
     return class_palette(classes).tolist()
+
+
+def _setup_warnings(config, train_set, val_set, classes):
+    """advice.training_warnings for the loaded pairs and this config's crop."""
+    images, masks = train_set[0] + val_set[0], train_set[1] + val_set[1]
+    pixels = sum(np.bincount(m.ravel(), minlength=len(classes)) for m in masks)
+    return advice.training_warnings([im.shape[1::-1] for im in images],
+                                    {k: int(v) for k, v in enumerate(pixels) if v}, crop=tuple(config.crop),
+                                    n_val=len(val_set[0]) if config.validates else None, class_names=classes,
+                                    ignore_index=config.ignore_index)
 
 
 def _val_description(config):

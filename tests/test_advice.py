@@ -1,12 +1,9 @@
-from collections import Counter
-from types import SimpleNamespace
-
 from segdemo.advice import auto_crop, training_warnings
 
 
-def report(sizes=((128, 128),), class_pixels=None, n_pairs=12):
-    """A stand-in for files.DatasetReport with just what the advice reads."""
-    return SimpleNamespace(sizes=Counter(sizes), class_pixels=class_pixels or {0: 900, 1: 100}, n_pairs=n_pairs)
+def report(size=(128, 128), class_pixels=None, n_pairs=12):
+    """training_warnings' data arguments: n_pairs images of one size, and the pixels per class."""
+    return {"sizes": [size] * n_pairs, "class_pixels": class_pixels or {0: 900, 1: 100}}
 
 
 def test_the_automatic_crop_is_the_short_side_in_multiples_of_32_at_most_256():
@@ -17,32 +14,32 @@ def test_the_automatic_crop_is_the_short_side_in_multiples_of_32_at_most_256():
 
 
 def test_a_sound_setup_gets_no_warning():
-    assert training_warnings(report(), crop=(128, 128), val_split=0.2) == []
+    assert training_warnings(**report(), crop=(128, 128), val_split=0.2) == []
 
 
 def test_a_crop_larger_than_the_images_is_named():
-    (warning,) = training_warnings(report(), crop=(224, 224))
+    (warning,) = training_warnings(**report(), crop=(224, 224))
     assert "crop (224x224) is larger than some images" in warning and "128x128" in warning
 
 
 def test_a_validation_split_of_one_image_is_named():
-    (warning,) = training_warnings(report(n_pairs=4), val_split=0.15)
+    (warning,) = training_warnings(**report(n_pairs=4), val_split=0.15)
     assert warning.startswith("Only 1 image would be kept aside")
-    assert training_warnings(report(n_pairs=4), n_val=2) == []
+    assert training_warnings(**report(n_pairs=4), n_val=2) == []
 
 
 def test_a_single_class_is_named():
-    (warning,) = training_warnings(report(class_pixels={0: 1000, 11: 50}), ignore_index=11,
+    (warning,) = training_warnings(**report(class_pixels={0: 1000, 11: 50}), ignore_index=11,
                                    class_names=["background"])
     assert "Every labelled pixel is class 0 (background)" in warning
 
 
 def test_a_class_under_a_tenth_of_a_percent_is_named():
-    (warning,) = training_warnings(report(class_pixels={0: 100_000, 1: 5_000, 2: 50}),
+    (warning,) = training_warnings(**report(class_pixels={0: 100_000, 1: 5_000, 2: 50}),
                                    class_names=["bg", "cell", "nucleus"])
     assert "Class 2 (nucleus) covers less than 0.1% of the pixels" in warning
 
 
 def test_masks_with_many_values_look_like_pictures():
-    warnings = training_warnings(report(class_pixels={v: 100 for v in range(200)}))
+    warnings = training_warnings(**report(class_pixels={v: 100 for v in range(200)}))
     assert len(warnings) == 1 and "look like pictures" in warnings[0] and "200 different values" in warnings[0]

@@ -266,3 +266,9 @@ def test_the_automatic_crop_follows_the_image_size(tmp_path):
     images, masks = write_folder(tmp_path / "d", n=4, size=(100, 150))
     _, manifest = train(tiny_config(images, masks, crop=(), epochs=1), "m", tmp_path / "w")
     assert manifest["recipe"]["crop"] == [96, 96]
+
+
+def test_a_setup_pitfall_is_printed_and_kept_in_the_manifest(synthetic_folder, tmp_path, capsys):
+    _, manifest = train(tiny_config(*synthetic_folder, epochs=1, val_split=0.1), "m", tmp_path / "w")
+    assert "warning: Only 1 image would be kept aside" in capsys.readouterr().out
+    assert any(n.startswith("Only 1 image would be kept aside") for n in manifest["data"]["notes"])
