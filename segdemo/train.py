@@ -202,12 +202,13 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     checkpoint = folder / f"{name}.keras"
     state = ResumeState(folder, name, asdict(config), asdict(TrainConfig()))
     multiworker = config.strategy == "multiworker"
-    chief = distributed.is_chief() or not multiworker  # only the chief writes checkpoints and the model
+    worker, workers = distributed.task() if multiworker else (0, 1)
+    chief = worker == 0  # only the chief writes checkpoints and the model
     monitor = Monitor(config, val_set, classes, steps, on_progress, stop_event, checkpoint if chief else None,
                       state if chief else None, schedule)
     own = train_set[:2]  # the pairs this process augments
     if multiworker:  # each worker its own share of them; a global batch mixes every share
-        own = [distributed.shard(part, *distributed.task()) for part in own]
+        own = [distributed.shard(part, worker, workers) for part in own]
     if resume:
         monitor.restore(state.load(model))
         if monitor.kept_epoch and checkpoint.exists():
@@ -251,8 +252,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         "training": {"epochs_run": len(monitor.history), "seconds": round(monitor.seconds, 1),
                      "stopped_early": not finished, "stop_reason": monitor.stop_reason or "finished",
                      "precision": compute, "replicas": strategy.num_replicas_in_sync,
-                     "worker": distributed.task()[0] if multiworker else 0,
-                     "workers": distributed.task()[1] if multiworker else 1,
+                     "worker": worker, "workers": workers,
                      "init_layers_copied": len(copied),
                      "history": [{k: v for k, v in h.items() if k != "val"} for h in monitor.history],
                      "date": datetime.datetime.now().isoformat(timespec="seconds"),
