@@ -106,6 +106,19 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
             "batch": f"{batch_size}x{crop[0]}x{crop[1]}, scale {scale[0]}-{scale[1]}"}
 
 
+def pairing_seconds(n=5000):
+    """Median seconds pair_folders takes over two folders of n one-byte files."""
+    from .files import pair_folders
+
+    with tempfile.TemporaryDirectory() as tmp:
+        for side in ("images", "masks"):
+            folder = Path(tmp, side)
+            folder.mkdir()
+            for i in range(n):
+                (folder / f"frame_{i:05d}.png").write_bytes(b"x")
+        return median_ms(lambda: pair_folders(Path(tmp, "images"), Path(tmp, "masks")), 5) / 1000
+
+
 def fresh_process(code):
     """Run Python code in a new interpreter (from the project folder); its stdout's last line."""
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
@@ -211,6 +224,8 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=T
         f32, bf16 = results["training"]
         speedup = bf16["memory_images_per_s"] / f32["memory_images_per_s"]
         print(f"training bfloat16 / float32 (in memory): {speedup:.2f}x")
+    results["pairing_5000_s"] = pairing_seconds()
+    print(f"pairing two folders of 5000 files: {results['pairing_5000_s']:.2f} s")
     if big and models:
         b = big_image_peak_rss(store.DEFAULT_MODEL if store.DEFAULT_MODEL in models else models[0], weights_dir)
         results["big"] = b

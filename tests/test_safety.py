@@ -9,7 +9,6 @@ import io
 import json
 import os
 import shutil
-import time
 import zipfile
 from pathlib import Path
 
@@ -389,7 +388,7 @@ def test_empty_folder_is_named(tmp_path, main):
     assert not (tmp_path / "w").exists()
 
 
-def test_check_of_5000_files_is_fast_and_its_report_bounded(tmp_path, main):
+def test_check_of_5000_files_keeps_its_report_bounded(tmp_path, main):
     images, masks = tmp_path / "images", tmp_path / "masks"
     images.mkdir()
     masks.mkdir()
@@ -399,8 +398,6 @@ def test_check_of_5000_files_is_fast_and_its_report_bounded(tmp_path, main):
     for i in range(5000):
         (images / f"f{i:05d}.png").write_bytes(image.getvalue())
         (masks / f"f{i:05d}.png").write_bytes(mask.getvalue())
-    start = time.perf_counter()
     code, out, err = main("check", "--images", images, "--masks", masks, "--classes", "a,b,c")
-    elapsed = time.perf_counter() - start
     assert code == 2 and "pairs: 5000 (checked 5000)" in out and "... and 4950 more" in out
-    assert len(out.splitlines()) < 80 and elapsed < 10, (len(out.splitlines()), elapsed)
+    assert len(out.splitlines()) < 80, len(out.splitlines())
