@@ -25,6 +25,7 @@ from segdemo.ui import common  # noqa: E402
 from segdemo.ui.common import EXAMPLES_DIR, PRIVATE  # noqa: E402, F401 (app.EXAMPLES_DIR, as before)
 from segdemo.ui.compare import CompareTab  # noqa: E402
 from segdemo.ui.evaluate import EvaluateTab  # noqa: E402
+from segdemo.ui.live import LiveTab  # noqa: E402
 from segdemo.ui.segment import SegmentTab  # noqa: E402
 from segdemo.ui.train_tab import TrainTab  # noqa: E402
 
@@ -49,6 +50,10 @@ CSS = """
 .progress-outer { height: 14px; border-radius: 7px; background: var(--border-color-primary);
                   overflow: hidden; margin: .3em 0; }
 .progress-inner { height: 100%; background: var(--color-accent); transition: width .4s; }
+.progress-open { background: repeating-linear-gradient(-45deg, var(--color-accent) 0 12px,
+                 var(--color-accent-soft) 12px 24px); background-size: 34px 100%;
+                 animation: progress-open 1s linear infinite; }  /* until Stop: running, no planned end */
+@keyframes progress-open { to { background-position: 34px 0; } }
 .progress-text { font-size: .9em; color: var(--body-text-color); }
 """
 
@@ -68,6 +73,8 @@ def build_demo(shared=None):
         with gr.Tabs():
             with gr.Tab("Segment", id="segment") as segment_tab:
                 segment = SegmentTab(shared, choices, default)
+            with gr.Tab("Live", id="live") as live_tab:
+                live = LiveTab(shared, choices, default)
             with gr.Tab("Compare & look inside", id="compare") as compare_tab:
                 compare = CompareTab(shared, choices, fcn_choices, default)
             with gr.Tab("Train", id="train"):
@@ -76,19 +83,21 @@ def build_demo(shared=None):
                 evaluate = EvaluateTab(shared, choices, default)
 
         pickers = common.Pickers(seg_model=segment.model, cmp_models=compare.models, card_model=compare.card_model,
-                                 eval_model=evaluate.model, fcn_model=compare.fcn_model)
+                                 eval_model=evaluate.model, fcn_model=compare.fcn_model, live_model=live.model)
         train.connect(pickers)
         # Models trained or shipped since the page was built show up without a restart.
         refresh = dict(fn=pickers.refresh, inputs=None, outputs=pickers.components(), queue=False,
                        show_progress="hidden", **PRIVATE)
         demo.load(**refresh)
-        for tab in (segment_tab, compare_tab, evaluate_tab):
+        for tab in (segment_tab, live_tab, compare_tab, evaluate_tab):
             tab.select(**refresh)
-        for picker in (pickers.seg_model, pickers.card_model, pickers.eval_model, pickers.fcn_model):
+        for picker in (pickers.seg_model, pickers.card_model, pickers.eval_model, pickers.fcn_model,
+                       pickers.live_model):
             picker.focus(functools.partial(picker_update, fcn_only=picker is pickers.fcn_model), None, picker,
                          queue=False, show_progress="hidden", **PRIVATE)
         demo.load(compare.model_card, **compare.card_io, **PRIVATE)
-    demo.shared, demo.tabs = shared, {"segment": segment, "compare": compare, "train": train, "evaluate": evaluate}
+    demo.shared, demo.tabs = shared, {"segment": segment, "live": live, "compare": compare, "train": train,
+                                      "evaluate": evaluate}
     return demo
 
 

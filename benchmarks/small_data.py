@@ -2,6 +2,7 @@
 
     python benchmarks/small_data.py make OUT            # write the data sets to OUT/NAME/{train,test}/{images,masks}
     python benchmarks/small_data.py sweep OUT --minutes 3 [--sets cells shapes] [--configs scratch head]
+    python benchmarks/small_data.py table OUT --minutes 3   # the sweep's test mIoU as a Markdown table
 
 Each set has its own held-out test folder, drawn with another seed, that training never sees; the
 sweep trains on train/ with `python -m segdemo train` and scores test/ with `python -m segdemo evaluate`,
@@ -15,6 +16,7 @@ Sets:
 """
 import argparse
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -33,10 +35,13 @@ SETS = {  # name: (train pairs, test pairs, maker)
 CONFIGS = {  # name: train options beyond the defaults
     "default": [],
     "scratch": ["--start-from", "none"],
+    "scratch-w0.125": ["--start-from", "none", "--width", "0.125"],
     "head": ["--start-from", "camvid-fcn8s"],
     "head-lr3e-3": ["--start-from", "camvid-fcn8s", "--lr", "0.003"],
     "head-enet": ["--start-from", "camvid-fcn8s", "--loss", "weighted-ce", "--class-weights", "enet"],
     "head-b4": ["--start-from", "camvid-fcn8s", "--batch-size", "4"],
+    "head-enet-b4": ["--start-from", "camvid-fcn8s", "--loss", "weighted-ce", "--class-weights", "enet",
+                     "--batch-size", "4"],
 }
 
 
@@ -121,13 +126,17 @@ def sweep(out, minutes, sets, configs):
     """Train every config on every set within `minutes`, score the held-out test folder, print JSON lines."""
     weights = out / "weights"
     weights.mkdir(exist_ok=True)
-    for shipped in (REPO / "weights").glob("camvid-*"):  # the head start's source
-        target = weights / shipped.name
-        if not target.exists():
-            target.symlink_to(shipped)
+    for shipped in (REPO / "weights").glob("camvid-fcn8s.*"):  # the head start's source (a copy: the
+        if not (weights / shipped.name).exists():                 # store refuses links out of its folder)
+            shutil.copy(shipped, weights / shipped.name)
+    log = out / "sweep.jsonl"
+    done = {(r["set"], r["config"], r["minutes"]) for r in map(json.loads, log.read_text().splitlines())
+            } if log.exists() else set()
     for set_name in sets:
         root = out / set_name
         for config in configs:
+            if (set_name, config, minutes) in done:  # a rerun goes on where the last one stopped
+                continue
             name = f"sweep-{set_name}-{config}"
             started = time.time()
             train = subprocess.run(
@@ -146,7 +155,7 @@ def sweep(out, minutes, sets, configs):
                    "crop": manifest["recipe"]["crop"], "epochs": manifest["training"]["epochs_run"],
                    "stop_reason": manifest["training"]["stop_reason"]}
             print(json.dumps(row), flush=True)
-            with open(out / "sweep.jsonl", "a") as f:
+            with open(log, "a") as f:
                 f.write(json.dumps(row) + "\n")
 
 
@@ -155,14 +164,33 @@ def evaluate(name, folder, weights):
     from segdemo import data, infer
 
     segmenter = infer.Segmenter.load(name, weights)
-    images, masks, _ = data.load_folder(folder / "images", folder / "masks",
-                                        num_classes=len(segmenter.classes), ignore_index=segmenter.ignore_index)
+    images, masks, _ = data.load_folder(folder / "images", folder / "masks", num_classes=len(segmenter.classes),
+                                        ignore_index=segmenter.manifest.get("ignore_index"))
     return segmenter.evaluate(images, masks)[0]
+
+
+def table(out, minutes):
+    """OUT/sweep.jsonl's runs of `minutes` as a Markdown table: a row per set, test mIoU (pixel accuracy)
+    per config, the best of each row in bold."""
+    rows = [r for r in map(json.loads, (out / "sweep.jsonl").read_text().splitlines())
+            if r["minutes"] == minutes and "test_miou" in r]
+    configs = list(dict.fromkeys(r["config"] for r in rows))
+    lines = ["| set | " + " | ".join(configs) + " |", "|---|" + "---:|" * len(configs)]
+    for set_name in dict.fromkeys(r["set"] for r in rows):
+        runs = {r["config"]: r for r in rows if r["set"] == set_name}
+        best = max(r["test_miou"] for r in runs.values())
+        cells = []
+        for config in configs:
+            r = runs.get(config)
+            cell = f"{r['test_miou']:.3f} ({r['test_pixel_accuracy']:.3f})" if r else "-"
+            cells.append(f"**{cell}**" if r and r["test_miou"] == best else cell)
+        lines.append(f"| {set_name} | " + " | ".join(cells) + " |")
+    print("\n".join(lines))
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=("make", "sweep"))
+    parser.add_argument("command", choices=("make", "sweep", "table"))
     parser.add_argument("out", type=Path, help="folder for the data sets, the models and sweep.jsonl")
     parser.add_argument("--minutes", type=float, default=3.0, help="time budget of each run (default: 3)")
     parser.add_argument("--sets", nargs="+", default=list(SETS), choices=list(SETS))
@@ -170,6 +198,8 @@ def main(argv=None):
     args = parser.parse_args(argv)
     if args.command == "make":
         make(args.out)
+    elif args.command == "table":
+        table(args.out, args.minutes)
     else:
         sweep(args.out, args.minutes, args.sets, args.configs)
 

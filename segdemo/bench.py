@@ -16,6 +16,7 @@ import numpy as np
 from . import data, store
 from .infer import Segmenter
 
+REPO = Path(__file__).resolve().parent.parent  # app.py and the examples
 FRAME = (360, 480)  # a CamVid frame, H x W
 BIG = (4000, 6000)  # a 24-megapixel photo
 CLIP_SECONDS = (10, 60)  # peak memory of the short clip against the long one
@@ -104,6 +105,33 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
     p, m = float(np.median(rates["pipeline"])), float(np.median(rates["memory"]))
     return {"precision": precision, "pipeline_images_per_s": p, "memory_images_per_s": m, "ratio": p / m,
             "batch": f"{batch_size}x{crop[0]}x{crop[1]}, scale {scale[0]}-{scale[1]}"}
+
+
+def click_round_trip(name, repeats, weights_dir=None):
+    """Median ms of a Segment click as a program makes it: /segment through gradio_client, the outputs
+    downloaded, against `python app.py` started fresh in its own process on a free port."""
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "SEGDEMO_WEIGHTS": str(store.weights_dir(weights_dir))}
+    app = subprocess.Popen([sys.executable, "app.py", "--port", str(port)], cwd=REPO, env=env, text=True,
+                           stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    try:
+        for line in app.stdout:
+            if line.startswith("segdemo is at"):
+                break
+        else:
+            raise RuntimeError("app.py ended before serving")
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        photo = handle_file(str(sorted((REPO / "examples").glob("*.png"))[0]))
+        return median_ms(lambda: client.predict(image=photo, model=name, api_name="/segment"), repeats)
+    finally:
+        app.terminate()
+        app.wait()
 
 
 def pairing_seconds(n=5000):
@@ -199,7 +227,7 @@ def video_figures(name, weights_dir=None):
     return {"model": name, "size": f"{FRAME[1]}x{FRAME[0]}", "fps_in": CLIP_FPS, "runs": runs, "flicker": flicker}
 
 
-def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=True):
+def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=True, click=True):
     """Print every figure, in one run, and return them as a dict (video: see video_figures)."""
     from .infer import device
 
@@ -224,6 +252,14 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=T
         f32, bf16 = results["training"]
         speedup = bf16["memory_images_per_s"] / f32["memory_images_per_s"]
         print(f"training bfloat16 / float32 (in memory): {speedup:.2f}x")
+    if click and models:
+        name = store.DEFAULT_MODEL if store.DEFAULT_MODEL in models else models[0]
+        model_ms = next(r["segment_ms"] for r in results["inference"] if r["model"] == name)
+        results["click"] = {"model": name, "round_trip_ms": click_round_trip(name, repeats, weights_dir),
+                            "segment_ms": model_ms}
+        print(f"Segment click with {name} (gradio_client /segment on an example, outputs downloaded): "
+              f"{results['click']['round_trip_ms']:.0f} ms, against {model_ms:.0f} ms for Segmenter.segment "
+              f"({results['click']['round_trip_ms'] / model_ms:.1f}x)")
     results["pairing_5000_s"] = pairing_seconds()
     print(f"pairing two folders of 5000 files: {results['pairing_5000_s']:.2f} s")
     if big and models:

@@ -45,7 +45,8 @@ def cmd_train(args):
 
     values = {}
     if args.recipe:
-        values = json.loads(Path(args.recipe).read_text()).get("recipe", {})
+        # A recipe from before head starts existed trained from scratch.
+        values = {"start_from": "", **json.loads(Path(args.recipe).read_text()).get("recipe", {})}
     config = TrainConfig.from_dict(values)
     for key, value in vars(args).items():
         if key in TrainConfig.__dataclass_fields__ and value is not None:
@@ -128,7 +129,8 @@ def add_train(sub):
     option("--patience-steps", "with --keep best: optimisation steps without a better val mIoU before "
                                "stopping; 0: never", type=int)
     option("--seed", "random seed of the split, the order and the augmentation", type=int)
-    option("--start-from", "a head start: the model whose VGG16 encoder this one starts from; none: from scratch",
+    option("--start-from", "a head start: the model whose VGG16 encoder this one starts from; none: from "
+                           "scratch; auto: the shipped camvid-fcn8s when its encoder has this --width",
            metavar="MODEL", type=lambda v: "" if v.lower() == "none" else v)
     option("--init", "model whose weights to copy by layer name (FCN-32s -> 16s -> 8s)", metavar="MODEL")
     option("--strategy", "tf.distribute strategy (auto: mirrored over several GPUs)", choices=STRATEGIES)
@@ -268,7 +270,7 @@ def cmd_bench(args):
     from .bench import run
 
     run(args.models, repeats=args.repeats, big=not args.no_big, train=not args.no_train,
-        weights_dir=args.weights_dir, video=not args.no_video)
+        weights_dir=args.weights_dir, video=not args.no_video, click=not args.no_click)
     return 0
 
 
@@ -319,13 +321,16 @@ def add_commands(sub):
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_evaluate)
 
-    p = sub.add_parser("bench", help="inference latency, training throughput, tiled-inference memory, video")
+    p = sub.add_parser("bench", help="inference latency, click round trip, training throughput, tiled-inference "
+                                     "memory, video")
     p.add_argument("--models", nargs="*", help="default: every model in the weights folder")
     p.add_argument("--repeats", type=int, default=20)
     p.add_argument("--no-big", action="store_true", help="skip the 6000x4000 tiled-inference memory test")
     p.add_argument("--no-train", action="store_true", help="skip the training-throughput comparison")
     p.add_argument("--no-video", action="store_true",
                    help="skip the video benchmark (fps, flicker, memory of a 10 s against a 60 s clip)")
+    p.add_argument("--no-click", action="store_true",
+                   help="skip the Segment click round trip through the app (gradio_client against app.py)")
     p.set_defaults(func=cmd_bench)
 
 

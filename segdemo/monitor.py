@@ -9,7 +9,8 @@ import numpy as np
 from . import precision, store
 from .infer import Segmenter
 
-BUDGET_WARMUP = 0.05  # with a time budget, the share of it spent warming the learning rate up
+BUDGET_WARMUP = 0.05  # with a time budget, the share of it spent warming the learning rate up...
+BUDGET_WARMUP_SECONDS = 60.0  # ... but never longer than this (a run "until Stop" has a day's budget)
 
 @dataclass
 class Progress:
@@ -44,6 +45,11 @@ class BudgetSchedule(keras.optimizers.schedules.LearningRateSchedule):
     The Monitor moves `spent` (0..1) before every step, so the schedule spans the budget
     whatever a step costs on this machine.
     """
+
+    @classmethod
+    def for_budget(cls, lr, minutes):
+        """The schedule of a `minutes` budget: warm-up over BUDGET_WARMUP of it, at most BUDGET_WARMUP_SECONDS."""
+        return cls(lr, warmup=min(BUDGET_WARMUP, BUDGET_WARMUP_SECONDS / (60 * minutes)))
 
     def __init__(self, lr, warmup=BUDGET_WARMUP, alpha=0.01):
         self.lr, self.warmup, self.alpha = lr, warmup, alpha

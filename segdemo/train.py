@@ -41,8 +41,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    loss: str = "ce"
-    class_weights: str = "none"
+    loss: str = "weighted-ce"  # with ENet's weights: measured best on small data sets (README, "Small data sets")
+    class_weights: str = "enet"
     ignore_index: int = None  # the void label, excluded from loss and metrics (CamVid: 11)
     val_split: float = 0.15  # 0: no validation, train on every pair (keep must be "last")
     holdout: str = ""  # validate on the frames whose file stem matches this pattern, e.g. "0006R0_*"
@@ -51,7 +51,8 @@ class TrainConfig:
     steps_per_epoch: int = 0  # 0: one pass over the training pairs
     seed: int = 0
     init: str = ""  # model to copy weights from by layer name (FCN-32s -> 16s -> 8s)
-    start_from: str = ""  # a head start: the model whose VGG16 encoder this one starts from; "": from scratch
+    start_from: str = "auto"  # a head start: the model whose VGG16 encoder this one starts from; "": from
+    # scratch; "auto": store.DEFAULT_MODEL when its encoder has this width (see head_start)
     strategy: str = "auto"
     precision: str = "auto"  # auto: mixed bfloat16 on CPUs with bfloat16 units, else float32
     classes: tuple = ()
@@ -181,6 +182,8 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     classes, train_set, val_set, notes = _load_data(config)
     if not config.crop:  # the recipe records the crop the run used
         config = replace(config, crop=advice.auto_crop([im.shape[1::-1] for im in train_set[0]]))
+    if config.start_from == "auto":  # ... and the model it started from
+        config = replace(config, start_from=head_start(config.width, weights_dir))
     n_classes = len(classes)
     for warning in _setup_warnings(config, train_set, val_set, classes):
         print(f"warning: {warning}", flush=True)
@@ -273,6 +276,16 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     return path, store.read_manifest(name, weights_dir)
 
 
+def head_start(width, weights_dir=None):
+    """What start_from "auto" means: the default shipped model (store.DEFAULT_MODEL) when its VGG16
+    encoder has this width, else "" (from scratch)."""
+    try:
+        manifest = store.read_manifest(store.DEFAULT_MODEL, weights_dir)
+    except store.ModelFileError:
+        return ""
+    return store.DEFAULT_MODEL if manifest.get("width") == width else ""
+
+
 def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
     """(model compiled with AdamW and the loss, its learning-rate schedule, names of layers copied from init)."""
     from .models import ENCODER_PREFIX, build_model, transfer_weights
@@ -293,7 +306,7 @@ def _compiled_model(config, n_classes, steps, class_weights, weights_dir):
         copied += transfer_weights(source, model, prefix=ENCODER_PREFIX)
         print(f"head start: copied {len(copied)} encoder layers from {config.start_from}", flush=True)
     if config.minutes:
-        schedule = BudgetSchedule(config.lr)
+        schedule = BudgetSchedule.for_budget(config.lr, config.minutes)
     else:
         total, warmup = config.epochs * steps, int(config.warmup_epochs * steps)
         schedule = keras.optimizers.schedules.CosineDecay(

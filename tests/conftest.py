@@ -6,10 +6,12 @@ folder with the four CamVid models and the app served from it. The app tests nev
 real weights/ folder: the session's folder is a temporary copy of the shipped models, and when
 a shipped model is missing (e.g. before the long trainings have finished) a tiny one of the
 same name is trained in a few seconds on CamVid's val split instead.
-browser, page, screenshots: headless chromium on the app, and where its screenshots go: a temporary
+browser, page, screenshots: headless chromium on the app (its webcam a fake playing fake_camera, a .y4m
+of the example frames), and where its screenshots go: a temporary
 folder, unless `pytest tests/test_browser.py --screenshots screenshots` refreshes the README's.
 main (the CLI in this process), copy_of_tiny (a private copy of tiny_weights).
-Helpers: noise_photo, run_cli, zipped, uploads, save_image, raw_png, png_declaring, fill_training_form, wait_idle.
+Helpers: noise_photo, run_cli, zipped, uploads, save_image, raw_png, png_declaring, pick, upload_training_zips,
+fill_training_form, wait_idle.
 """
 import io
 import os
@@ -25,7 +27,9 @@ from pathlib import Path
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from synthetic import write_folder
 
@@ -97,8 +101,6 @@ def raw_png(width, height, bit_depth, color_type, rows: bytes) -> bytes:
 
 def png_declaring(width, height) -> bytes:
     """A real 1x1 PNG whose IHDR is patched to declare width x height (CRC fixed)."""
-    from PIL import Image
-
     buf = io.BytesIO()
     Image.new("RGB", (1, 1), (10, 20, 30)).save(buf, "PNG")
     data = bytearray(buf.getvalue())
@@ -110,9 +112,6 @@ def png_declaring(width, height) -> bytes:
 
 def noise_photo(tmp_path):
     """A small RGB noise image on disk."""
-    import numpy as np
-    from PIL import Image
-
     path = tmp_path / "photo.png"
     Image.fromarray(np.random.default_rng(0).integers(0, 256, (40, 48, 3), dtype=np.uint8)).save(path)
     return path
@@ -125,18 +124,31 @@ def wait_idle(page):
                                      .every(e => e.classList.contains('hide'))""")
 
 
-def fill_training_form(page, image_zip, mask_zip, epochs, steps, name=None):
-    """In the Train tab: upload zips, wait for the check to enable Start, type a tiny recipe (batch 2, crop 64)."""
+def pick(page, dropdown_id, option):
+    """Choose an option of a gr.Dropdown by its label."""
+    page.locator(f"#{dropdown_id} input").click()
+    page.get_by_role("option", name=option, exact=True).click()
+
+
+def upload_training_zips(page, image_zip, mask_zip):
+    """In the Train tab: upload zips and wait for the check to enable Start."""
     page.get_by_role("tab", name="Train").click()
     page.get_by_role("tab", name="Zip files").first.click()
     page.locator("#train-image-zip input[type=file]").set_input_files(image_zip)
     page.locator("#train-mask-zip input[type=file]").set_input_files(mask_zip)
     page.wait_for_function("() => !document.querySelector('#start').disabled")
+
+
+def fill_training_form(page, image_zip, mask_zip, epochs, steps, name=None):
+    """upload_training_zips, then a tiny recipe in epochs (width 0.0625, batch 2, crop 64) under Advanced."""
+    upload_training_zips(page, image_zip, mask_zip)
+    page.get_by_label("Epochs (set under Advanced)").check()
+    page.locator("#advanced").get_by_text("Advanced").first.click()
+    pick(page, "width", "0.0625")
+    pick(page, "crop", "64 px")
     page.locator("#epochs input").fill(str(epochs))
     page.locator("#steps input").fill(str(steps))
     page.locator("#batch-size input").fill("2")
-    page.locator("#crop input[type=number]").fill("64")
-    page.locator("#crop input[type=number]").press("Enter")
     if name:
         page.locator("#model-name textarea, #model-name input").first.fill(name)
 
@@ -254,15 +266,37 @@ def copy_of_tiny(tiny_weights, tmp_path):
     return folder, store.sha256(folder / "tiny.keras")
 
 
+def write_y4m(path, frames, fps=15):
+    """Frames (H, W, 3 RGB, even sides) as a YUV4MPEG2 4:2:0 clip, the format Chromium's fake camera plays."""
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
 @pytest.fixture(scope="session")
-def browser():
-    """Chromium from the system, never a downloaded one; skip loudly when there is none."""
+def fake_camera(tmp_path_factory):
+    """A looping .y4m of the CamVid example frames, for Chromium's fake webcam."""
+    frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((REPO / "examples").glob("*.png"))]
+    return write_y4m(tmp_path_factory.mktemp("camera") / "street.y4m", frames)
+
+
+@pytest.fixture(scope="session")
+def browser(fake_camera):
+    """Chromium from the system, never a downloaded one, its webcam a fake playing `fake_camera`;
+    skip loudly when there is none."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="the playwright package is not installed")
     if not Path(CHROMIUM).is_file():
         pytest.skip(f"!!! BROWSER TESTS SKIPPED: no chromium at {CHROMIUM}. Install Debian's chromium "
                     f"(apt-get install -y chromium); these tests never download a browser. !!!")
+    camera = ["--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream",
+              f"--use-file-for-fake-video-capture={fake_camera}"]
     with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS + camera)
         yield browser
         browser.close()
 

@@ -67,8 +67,8 @@ def square_data(tmp_path_factory):
 def trained(client, square_data):
     """/train on the synthetic folders (1 epoch, 3 steps): the endpoint's outputs."""
     return client.predict(uploads(square_data["images"]), uploads(square_data["masks"]), None, None,
-                          "background, box", "", "fcn8s", 0.0625, 1, 2, 64, 1e-3, "ce", "none", 0.34, 3,
-                          "test-boxes", api_name="/train")
+                          "background, box", "", "fcn8s", "epochs", "none", 0.0625, 1, 2, "64", 1e-3, "ce", "none",
+                          0.34, 3, "test-boxes", api_name="/train")
 
 
 def test_served_like_python_app_py(app_url, app_module):
@@ -190,8 +190,12 @@ def test_model_card_lists_layers_and_per_class_scores(client, weights_dir):
 def test_check_dataset_reports_on_folders_and_zips(client, square_data, tmp_path):
     # (The Start button it enables or disables is not part of the API: test_browser checks it.)
     report = client.predict(uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "",
-                            api_name="/check_dataset")
-    assert "Data set OK" in report and "0/255" in report
+                            "auto", 0.34, api_name="/check_dataset")
+    assert "Data set OK" in report and "0/255" in report and "Before you train" not in report
+    report = client.predict(uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "",
+                            "128", 0.15, api_name="/check_dataset")  # 64x64 images, 1 of 6 to validate on
+    before = report.split("**Before you train**")[1]
+    assert "crop (128x128) is larger than some images" in before and "Only 1 image would be kept aside" in before
 
     masks = tmp_path / "masks"
     masks.mkdir()
@@ -217,7 +221,7 @@ def test_check_dataset_reports_on_folders_and_zips(client, square_data, tmp_path
 def test_training_saves_a_model_that_the_pickers_then_list(client, trained, weights_dir, app_module):
     status, loss_plot, miou_plot, samples, result, *pickers = trained  # (buttons are not in the API)
     assert "Saved **test-boxes**" in result and "val mIoU" in result
-    assert "Finished: 1 epoch" in status
+    assert "Finished: 1 epoch" in status and "from scratch" in result
     assert len(loss_plot["data"]) == 3  # one loss per step
     assert set(loss_plot["datatypes"].values()) == set(miou_plot["datatypes"].values()) == {"quantitative"}
     assert len(miou_plot["data"]) == 1  # one val mIoU per epoch
@@ -234,12 +238,15 @@ def test_training_saves_a_model_that_the_pickers_then_list(client, trained, weig
 
 
 def test_training_refuses_bad_names_and_foreign_models(client, square_data, trained):
-    args = [uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "", "fcn8s", 0.0625,
-            1, 2, 64, 1e-3, "ce", "none", 0.34, 1]
+    args = [uploads(square_data["images"]), uploads(square_data["masks"]), None, None, "", "", "fcn8s", "epochs",
+            "none", 0.0625, 1, 2, "64", 1e-3, "ce", "none", 0.34, 1]
     with pytest.raises(AppError, match="invalid model name"):
         client.predict(*args, "../evil", api_name="/train")
     with pytest.raises(AppError, match="already exists and was not trained here"):
         client.predict(*args, "camvid-fcn8s", api_name="/train")
+    args[8] = "camvid-fcn8s"  # a head start from a width-0.25 encoder at width 0.0625
+    with pytest.raises(AppError, match="camvid-fcn8s has an encoder of width 0.25, not 0.0625"):
+        client.predict(*args, "wrong-width", api_name="/train")
 
 
 def test_evaluate_scores_a_model_on_zipped_folders(client, square_data, trained):

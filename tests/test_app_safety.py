@@ -51,8 +51,8 @@ def tiny_data(tmp_path_factory):
 def train_args(data, name, epochs, steps):
     """/train arguments for a tiny FCN-8s on `data` (folders)."""
     images, masks = data
-    return [uploads(images), uploads(masks), None, None, "background, box", "", "fcn8s", 0.0625, epochs, 2,
-            64, 1e-3, "ce", "none", 0.34, steps, name]
+    return [uploads(images), uploads(masks), None, None, "background, box", "", "fcn8s", "epochs", "none", 0.0625,
+            epochs, 2, "64", 1e-3, "ce", "none", 0.34, steps, name]
 
 
 def zeros(n):

@@ -15,7 +15,7 @@ import re
 import numpy as np
 from PIL import Image
 
-from conftest import SLOW, fill_training_form, zipped
+from conftest import SLOW, fill_training_form, pick, upload_training_zips, zipped
 from segdemo import store
 from synthetic import write_folder
 
@@ -56,12 +56,6 @@ def wait_new_image(page, selector, old_src):
                              return i && i.getAttribute('src') && i.getAttribute('src') !== old
                                     && i.complete && i.naturalWidth > 0; }""",
         arg=[selector, old_src or ""])
-
-
-def pick(page, dropdown_id, option):
-    """Choose an option of a gr.Dropdown by its label."""
-    page.locator(f"#{dropdown_id} input").click()
-    page.get_by_role("option", name=option, exact=True).click()
 
 
 def legend_rows(page):
@@ -182,10 +176,27 @@ def test_stop_keeps_the_best_epoch_so_far(page, tmp_path, weights_dir):
     page.locator("#stop").click()
     page.get_by_text("Saved browser-stopped").wait_for(timeout=3 * SLOW)
     status = page.locator("#train-status").inner_text()
-    ran = re.match(r"Stopped: (\d+) epochs? in ", status)
+    ran = re.match(r"Stopped \(stopped by the user\): (\d+) epochs? in ", status)
     assert ran and 1 <= int(ran.group(1)) < 50, status  # stopped long before the 50 epochs planned
     run = store.read_manifest("browser-stopped", weights_dir)
     assert run["training"]["epochs_run"] == int(ran.group(1)) and run["training"]["stopped_early"]
     best = max(run["training"]["history"], key=lambda h: h["val_miou"] or 0)
     assert run["metrics"]["epoch"] == best["epoch"]  # the best epoch so far is the one saved
     assert not page.locator("#start").is_disabled() and page.locator("#stop").is_disabled()
+
+
+def test_twelve_shapes_in_one_minute_with_the_defaults(page, tmp_path, weights_dir):
+    """12 colour 128x128 images of shapes, everything left at its default but a 1-minute budget."""
+    images, masks = write_folder(tmp_path / "data", n=12, size=(128, 128))
+    upload_training_zips(page, zipped(images, tmp_path / "i.zip"), zipped(masks, tmp_path / "m.zip"))
+    assert "Before you train" not in page.locator("#report").inner_text()  # nothing to warn about
+    page.get_by_label("1 min").check()
+    page.locator("#model-name textarea, #model-name input").first.fill("browser-shapes")
+    page.locator("#start").click()
+    page.get_by_text("Saved browser-shapes").wait_for(timeout=3 * SLOW)
+    status = page.locator("#train-status").inner_text()
+    assert status.startswith("Finished (the time budget of 1 min is spent)"), status
+    run = store.read_manifest("browser-shapes", weights_dir)
+    assert run["recipe"]["crop"] == [128, 128] and run["recipe"]["minutes"] == 1
+    assert 60 <= run["training"]["seconds"] < 75, run["training"]["seconds"]
+    assert run["metrics"]["val"]["miou"] >= 0.8, run["metrics"]["val"]["miou"]

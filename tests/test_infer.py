@@ -124,9 +124,9 @@ def test_bench_prints_every_latency_for_a_model(tiny_weights, capsys):
     (r,) = results["inference"]
     assert r["bare_ms"] > 0 and r["bare_bf16_ms"] > 0 and r["segment_ms"] > 0 and r["segment_flip_ms"] > 0
     assert 0.5 < r["bf16_agreement"] <= 1.0
-    assert results["pairing_5000_s"] > 0
+    assert results["pairing_5000_s"] > 0 and results["click"]["round_trip_ms"] > 0
     out = capsys.readouterr().out
-    assert "tiny" in out and "pairing two folders of 5000 files:" in out
+    assert "tiny" in out and "pairing two folders of 5000 files:" in out and "Segment click with tiny" in out
 
 
 def test_flip_tta_averages_the_image_and_its_mirror(tiny_weights):

@@ -228,6 +228,8 @@ def test_the_budget_schedule_warms_up_then_decays_along_the_share_of_time_spent(
         schedule.spent.assign(spent)
         lrs.append(float(schedule(0)))
     np.testing.assert_allclose(lrs, [0.0, 5e-4, 1e-3, 1e-3 * (0.01 + 0.99 * 0.5), 1e-5], rtol=1e-5)
+    assert BudgetSchedule.for_budget(1e-3, 10).warmup == 0.05  # 30 s of a 10 min budget
+    assert BudgetSchedule.for_budget(1e-3, 24 * 60).warmup == pytest.approx(60 / (24 * 3600))  # a minute, not 72
 
 
 def test_patience_counts_steps_and_the_manifest_says_why_the_run_stopped(synthetic_folder, tmp_path):
@@ -260,6 +262,18 @@ def test_a_head_start_from_another_width_is_refused(synthetic_folder, tmp_path):
     train(tiny_config(*synthetic_folder, epochs=1), "source", tmp_path / "w")
     with pytest.raises(ValueError, match="width 0.125"):
         train(tiny_config(*synthetic_folder, width=0.25, start_from="source"), "m", tmp_path / "w")
+
+
+def test_the_automatic_head_start_is_the_default_model_at_its_width(synthetic_folder, tmp_path):
+    from segdemo.train import head_start
+
+    assert TrainConfig().start_from == "auto"
+    assert head_start(0.125, tmp_path / "w") == ""  # no default model there: from scratch
+    train(tiny_config(*synthetic_folder, epochs=1, start_from=""), store.DEFAULT_MODEL, tmp_path / "w")
+    assert head_start(0.125, tmp_path / "w") == store.DEFAULT_MODEL
+    assert head_start(0.25, tmp_path / "w") == ""  # another width: from scratch
+    _, manifest = train(tiny_config(*synthetic_folder, epochs=1), "m", tmp_path / "w")
+    assert manifest["recipe"]["start_from"] == store.DEFAULT_MODEL and manifest["training"]["init_layers_copied"]
 
 
 def test_the_automatic_crop_follows_the_image_size(tmp_path):

@@ -109,10 +109,11 @@ class Pickers:
     card_model: gr.Dropdown
     eval_model: gr.Dropdown
     fcn_model: gr.Dropdown
+    live_model: gr.Dropdown
 
     def components(self):
         """The pickers as a list, in refresh()'s order."""
-        return [self.seg_model, self.cmp_models, self.card_model, self.eval_model, self.fcn_model]
+        return [self.seg_model, self.cmp_models, self.card_model, self.eval_model, self.fcn_model, self.live_model]
 
     def refresh(self):
         """Fresh choices for every picker (models trained or shipped since the page was built)."""
@@ -310,12 +311,36 @@ def badges(*texts):
         f'<span class="badge">{html.escape(t)}</span>' for t in texts if t) + "</div>"
 
 
+def progress_html(fraction, text):
+    """A progress bar with a line of text under it; fraction None: a run with no planned end (striped)."""
+    if fraction is None:
+        bar = '<div class="progress-inner progress-open" style="width:100%"></div>'
+    else:
+        bar = f'<div class="progress-inner" style="width:{max(0.0, min(1.0, float(fraction))) * 100:.1f}%"></div>'
+    return f'<div class="progress-outer">{bar}</div><div class="progress-text">{html.escape(text)}</div>'
+
+
 def format_seconds(seconds):
     """12 -> '12 s', 95 -> '1 min 35 s'."""
     if seconds is None or not np.isfinite(seconds):
         return "estimating..."
     seconds = int(round(seconds))
     return f"{seconds // 60} min {seconds % 60} s" if seconds >= 60 else f"{seconds} s"
+
+
+def run_outcome(training):
+    """'Stopped (early stopping: ...): 12 epochs in 3 min 0 s.' from a manifest's "training" record."""
+    reason = training.get("stop_reason", "finished")
+    epochs = training.get("epochs_run", 0)
+    return (f"{'Stopped' if training.get('stopped_early') else 'Finished'}"
+            f"{'' if reason == 'finished' else f' ({reason})'}: {epochs} epoch{'s' if epochs != 1 else ''} "
+            f"in {format_seconds(training.get('seconds'))}.")
+
+
+def start_text(recipe):
+    """What a run started from, for a sentence: 'the encoder of camvid-fcn8s (a head start)' or 'scratch'."""
+    start = recipe.get("start_from")
+    return f"the encoder of {start} (a head start)" if start and start != "auto" else "scratch"
 
 
 def per_class_table(scores):

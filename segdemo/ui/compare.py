@@ -8,8 +8,8 @@ import pandas as pd
 from .. import store, viz
 from ..metrics import format_score
 from ..models.summary import PROBE_SIDE, layer_rows
-from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, format_seconds,
-                     per_class_table, photo, read_photo, shrink, summary_markdown, user_errors, val_miou)
+from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, per_class_table, photo,
+                     read_photo, run_outcome, shrink, start_text, summary_markdown, user_errors, val_miou)
 
 LAYER_COLUMNS = ("layer", "type", "output shape", "params")
 SKIP_TEXT = """
@@ -39,6 +39,8 @@ def model_card_markdown(manifest, params):
     crop = "x".join(str(c) for c in crop) if crop else "-"
     classes = manifest.get("classes", [])
     epochs = recipe.get("epochs", "-")
+    budget = (f"a {recipe['minutes']:g} min budget" if recipe.get("minutes")
+              else f"{epochs} epoch{'s' if epochs != 1 else ''}")
     lines = [
         f"### {manifest['name']}: {arch_label(manifest.get('arch'))} on a VGG16 encoder of width "
         f"x{manifest.get('width', '-')}",
@@ -47,13 +49,11 @@ def model_card_markdown(manifest, params):
         f"- **Training data:** {data_info.get('n_train', '-')} images "
         f"(folder *{html.escape(Path(str(data_info.get('images', '-'))).name)}*); validation: "
         f"{data_info.get('n_val', '-')} images, {html.escape(str(data_info.get('val', '-')))}",
-        f"- **Recipe:** {epochs} epoch{'s' if epochs != 1 else ''}, batch {recipe.get('batch_size', '-')}, "
-        f"crop {crop}, learning rate {recipe.get('lr', '-')}, loss {recipe.get('loss', '-')}, "
-        f"class weights {recipe.get('class_weights', '-')}",
-        f"- **Best epoch:** {(manifest.get('metrics') or {}).get('epoch', '-')} of "
-        f"{run.get('epochs_run', '-')} run{' (stopped early)' if run.get('stopped_early') else ''}, "
-        f"trained in {format_seconds(run.get('seconds'))} on {html.escape(str(run.get('machine', '-')))}, "
-        f"{html.escape(str(run.get('date', '-')))}",
+        f"- **Recipe:** {budget}, batch {recipe.get('batch_size', '-')}, crop {crop}, learning rate "
+        f"{recipe.get('lr', '-')}, loss {recipe.get('loss', '-')}, class weights {recipe.get('class_weights', '-')}; "
+        f"started from {html.escape(start_text(recipe))}",
+        f"- **Kept epoch:** {(manifest.get('metrics') or {}).get('epoch', '-')}. {run_outcome(run)} "
+        f"Trained on {html.escape(str(run.get('machine', '-')))}, {html.escape(str(run.get('date', '-')))}",
         "",
         "**Validation scores** (full frames)",
         "",
