@@ -50,7 +50,7 @@ def test_a_webcam_frame_comes_back_overlaid_at_the_chosen_size_with_fps_and_late
 def test_video_endpoint_returns_the_overlay_colour_video_and_masks(app_url, tmp_path):
     clip = camvid_clip(tmp_path / "street.mp4")
     overlay, status, downloads = Client(app_url, verbose=False).predict(
-        {"video": handle_file(str(clip))}, "camvid-fcn8s", 0.0, 0.5, api_name="/video")
+        handle_file(str(clip)), "camvid-fcn8s", 0.0, 0.5, api_name="/video")
     with av.open(overlay["video"]) as out:
         stream = out.streams.video[0]
         assert stream.codec_context.name == "h264" and stream.average_rate == 15
@@ -66,7 +66,7 @@ def test_video_endpoint_names_the_file_that_is_not_a_video(app_url, tmp_path):
     fake = tmp_path / "holiday.mp4"
     fake.write_text("not a video")
     with pytest.raises(AppError, match=r"holiday\.mp4") as refused:
-        Client(app_url, verbose=False).predict({"video": handle_file(str(fake))}, "camvid-fcn8s", 0.0, 0.5,
+        Client(app_url, verbose=False).predict(handle_file(str(fake)), "camvid-fcn8s", 0.0, 0.5,
                                                api_name="/video")
     assert "gradio" not in str(refused.value).lower() and "/tmp/" not in str(refused.value)
 
