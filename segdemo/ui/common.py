@@ -33,17 +33,32 @@ PRIVATE = {"api_visibility": "private"}  # UI-only events: not API endpoints
 # Events that take a photo: the handler gets gradio's checked upload (FileData) and reads it itself, so
 # that a file that is not an image is named in the error (gradio's own preprocessing opens it with PIL).
 PHOTO_EVENT = {"preprocess": False}
+# The temporary folder each upload is unpacked into (dataset_folders), as messages name it: in a full path,
+# or as the folder of a report's 'folder/name'. user_text leaves it out: the user's own names stay.
+TEMP_PREFIX = "segdemo-upload-"
+TEMP_FOLDER = re.compile(rf"(?:{re.escape(tempfile.gettempdir())}/)?{TEMP_PREFIX}[A-Za-z0-9_]+/")
+
+
+def user_error(message):
+    """A gr.Error for a user's mistake: shown on the page, with no traceback in the server log (it is no bug);
+    temporary folder names in the message are left out (see user_text)."""
+    return gr.Error(user_text(message), print_exception=False)
+
+
+def user_text(text):
+    """A message without the app's temporary folders: '/tmp/segdemo-upload-x1y2/images/a.png' -> 'images/a.png'."""
+    return TEMP_FOLDER.sub("", str(text))
 
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn segdemo's user-facing errors (InputError, ModelFileError, ValueError) into gr.Error."""
+    """Turn segdemo's user-facing errors (InputError, ModelFileError, ValueError) into user_error."""
     try:
         yield
     except gr.Error:
         raise
     except ValueError as err:  # InputError and ModelFileError are ValueErrors
-        raise gr.Error(str(err).strip() or err.__class__.__name__) from None
+        raise user_error(str(err).strip() or err.__class__.__name__) from None
 
 
 def arch_label(arch):
@@ -93,10 +108,10 @@ def checked_model(name):
     """The manifest of a model the picker lists; gr.Error for anything else (typed or sent by the API)."""
     manifests = {m["name"]: m for m in store.list_models()}
     if not manifests:
-        raise gr.Error("No models in the weights folder yet: train one in the Train tab.")
+        raise user_error("No models in the weights folder yet: train one in the Train tab.")
     if not isinstance(name, str) or name not in manifests:
         shown = repr(name)[:80]
-        raise gr.Error(f"Unknown model {shown}: choose one of {', '.join(sorted(manifests))}.")
+        raise user_error(f"Unknown model {shown}: choose one of {', '.join(sorted(manifests))}.")
     return manifests[name]
 
 
@@ -202,14 +217,14 @@ def read_photo(payload):
             try:
                 source = base64.b64decode(url.split(",", 1)[1], validate=True)
             except (IndexError, binascii.Error):
-                raise gr.Error(f"{name}: not a readable image (a broken data URL).") from None
+                raise user_error(f"{name}: not a readable image (a broken data URL).") from None
         else:
             source = path
     else:
         source = payload
         name = Path(payload).name if payload else "image"
     if not source:
-        raise gr.Error("Upload, paste or capture an image first, or click one of the examples.")
+        raise user_error("Upload, paste or capture an image first, or click one of the examples.")
     with user_errors():
         return files.read_image(source, name=name), name
 
@@ -253,30 +268,33 @@ def dataset_upload(prefix):
 def _one_source(folder_files, zip_file, what):
     """Which upload holds the images (or masks): ('folder', files) or ('zip', path)."""
     if folder_files and zip_file:
-        raise gr.Error(f"Give the {what} either as a folder or as a zip, not both: clear one of them.")
+        raise user_error(f"Give the {what} either as a folder or as a zip, not both: clear one of them.")
     if zip_file:
         return "zip", zip_file
     if folder_files:
         return "folder", folder_files
-    raise gr.Error(f"Upload the {what}: a folder (choose the folder) or a zip file.")
+    raise user_error(f"Upload the {what}: a folder (choose the folder) or a zip file.")
 
 
 @contextlib.contextmanager
 def dataset_folders(image_files, mask_files, image_zip, mask_zip):
     """(image folder, mask folder) on disk for uploaded folders or zips; removed when the block ends.
 
-    A folder upload arrives as a list of files; they are linked into a fresh temporary folder.
-    A zip is extracted safely by files.extracted_zip.
+    Each is a folder named as the user knows it, inside a fresh temporary folder (TEMP_PREFIX, which
+    user_text leaves out of messages): 'images.zip' for a zip (extracted safely by files.safe_extract_zip),
+    'images' or 'masks' for a folder upload, whose files arrive as a list and are linked into it.
     """
     sources = [_one_source(image_files, image_zip, "images"), _one_source(mask_files, mask_zip, "masks")]
     with contextlib.ExitStack() as stack:
         folders = []
-        for kind, source in sources:
+        for (kind, source), what in zip(sources, ("images", "masks")):
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=TEMP_PREFIX)))
             if kind == "zip":
                 with user_errors():
-                    folders.append(stack.enter_context(files.extracted_zip(source)))
+                    folders.append(files.safe_extract_zip(source, root / Path(source).name))
                 continue
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="segdemo-upload-")))
+            folder = root / what
+            folder.mkdir()
             for path in source:
                 target = folder / Path(path).name
                 if target.exists():
@@ -290,9 +308,12 @@ def dataset_folders(image_files, mask_files, image_zip, mask_zip):
 
 
 def check_report(image_dir, mask_dir, classes, ignore):
-    """files.check_dataset with the class names (if any); InputError -> gr.Error."""
+    """files.check_dataset with the class names (if any), its lines in user_text; InputError -> user_error."""
     with user_errors():
-        return files.check_dataset(image_dir, mask_dir, ignore_index=ignore, class_names=list(classes) or None)
+        report = files.check_dataset(image_dir, mask_dir, ignore_index=ignore, class_names=list(classes) or None)
+    for lines in (report.notes, report.warnings, report.errors):
+        lines[:] = [user_text(line) for line in lines]
+    return report
 
 
 def class_names(text):
