@@ -24,6 +24,7 @@ from ..metrics import format_score
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "examples"
 EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png"))
+EXAMPLE_TRUTH_DIR = EXAMPLES_DIR / "truth"  # each example's CamVid label mask, under the same name
 MAX_LOADED_MODELS = 8  # Segmenters kept in memory (least recently used dropped first)
 DISPLAY_MAX_SIDE = 1600  # larger photos are shrunk before segmenting, to keep the page fast
 CLASS_COLUMNS = ("class", "IoU", "accuracy", "Dice", "pixels")
@@ -59,6 +60,23 @@ def user_errors():
         raise
     except ValueError as err:  # InputError and ModelFileError are ValueErrors
         raise user_error(str(err).strip() or err.__class__.__name__) from None
+
+
+def checked(trigger, check, inputs, **kwargs):
+    """Start an action with its check: trigger(check, inputs) with no outputs and no queue, for the event that
+    does the work to follow with .success. gradio marks every output of a failed event with an "Error" badge;
+    a mistake found by the check is the action's one message instead.
+
+    Args:
+        trigger: an event listener, e.g. button.click or the .then of an event.
+        check: a quick function of the inputs that raises gr.Error (user_error) for a mistake.
+        inputs: the work's inputs (or the first of them).
+        **kwargs: more event options (e.g. PHOTO_EVENT).
+
+    Returns:
+        The check's event (a UI-only event, not an API endpoint).
+    """
+    return trigger(check, inputs, None, queue=False, show_progress="hidden", **PRIVATE, **kwargs)
 
 
 def arch_label(arch):
@@ -207,26 +225,61 @@ def photo(value=None, **kwargs):
     return gr.Image(value, type="filepath", **kwargs)
 
 
+def uploaded(payload, default="image"):
+    """An upload (gradio's checked FileData dict, or a path) -> (source: a path or the bytes of a data URL, or
+    None when there is nothing; the file name the user knows)."""
+    if not isinstance(payload, dict):
+        return payload or None, Path(payload).name if payload else default
+    url, path = payload.get("url") or "", payload.get("path")
+    name = Path(payload.get("orig_name") or path or default).name
+    if not url.startswith("data:"):
+        return path or None, name
+    try:  # some webcam and clipboard captures
+        return base64.b64decode(url.split(",", 1)[1], validate=True), name
+    except (IndexError, binascii.Error):
+        raise user_error(f"{name}: not a readable image (a broken data URL).") from None
+
+
 def read_photo(payload):
-    """An uploaded photo (gradio's checked FileData dict, or a path) -> (RGB uint8, file name), with
-    segdemo's checks (EXIF, CMYK, 16-bit, size); gr.Error naming the file for anything else."""
-    if isinstance(payload, dict):
-        url, path = payload.get("url") or "", payload.get("path")
-        name = Path(payload.get("orig_name") or path or "image").name
-        if url.startswith("data:"):  # some webcam and clipboard captures
-            try:
-                source = base64.b64decode(url.split(",", 1)[1], validate=True)
-            except (IndexError, binascii.Error):
-                raise user_error(f"{name}: not a readable image (a broken data URL).") from None
-        else:
-            source = path
-    else:
-        source = payload
-        name = Path(payload).name if payload else "image"
+    """An uploaded photo (see uploaded) -> (RGB uint8, file name), with segdemo's checks (EXIF, CMYK, 16-bit,
+    size); gr.Error naming the file for anything else."""
+    source, name = uploaded(payload)
     if not source:
         raise user_error("Upload, paste or capture an image first, or click one of the examples.")
     with user_errors():
         return files.read_image(source, name=name), name
+
+
+def read_truth(payload, size, manifest):
+    """An uploaded truth mask (see uploaded) for a photo of size (H, W) -> (H, W) labels of the model's
+    classes (files.read_mask's checks), or None when there is none; gr.Error naming the file."""
+    source, name = uploaded(payload, default="mask")
+    if not source:
+        return None
+    with user_errors():
+        labels, _ = files.read_mask(source, len(manifest["classes"]), manifest.get("ignore_index"), name=name)
+    if labels.shape != tuple(size):
+        raise user_error(f"{name}: the truth mask is {labels.shape[1]}x{labels.shape[0]} but the photo is "
+                         f"{size[1]}x{size[0]}: give the mask of this photo.")
+    return labels
+
+
+def example_truth(name, rgb, manifest):
+    """The CamVid truth of an example frame (examples/truth/NAME) when `rgb` holds that example's pixels and the
+    model has CamVid's classes; else None."""
+    example, truth = EXAMPLES_DIR / Path(name).name, EXAMPLE_TRUTH_DIR / Path(name).name
+    if tuple(manifest["classes"]) != data.CAMVID_CLASSES or not (example.is_file() and truth.is_file()):
+        return None
+    if not np.array_equal(files.read_image(example), rgb):  # the same name, another photo
+        return None
+    return files.read_mask(truth, len(data.CAMVID_CLASSES), data.CAMVID_IGNORE)[0]
+
+
+def resize_labels(labels, size):
+    """A label map resized to (H, W) by nearest neighbour (labels stay labels)."""
+    if labels.shape == tuple(size):
+        return labels
+    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def shrink(rgb):
