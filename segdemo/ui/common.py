@@ -318,8 +318,8 @@ def dataset_upload(prefix):
     return image_files, mask_files, image_zip, mask_zip
 
 
-def _one_source(folder_files, zip_file, what):
-    """Which upload holds the images (or masks): ('folder', files) or ('zip', path)."""
+def one_source(folder_files, zip_file, what):
+    """Which upload holds the images (or masks): ('folder', files) or ('zip', path); gr.Error for none or both."""
     if folder_files and zip_file:
         raise user_error(f"Give the {what} either as a folder or as a zip, not both: clear one of them.")
     if zip_file:
@@ -337,7 +337,7 @@ def dataset_folders(image_files, mask_files, image_zip, mask_zip):
     user_text leaves out of messages): 'images.zip' for a zip (extracted safely by files.safe_extract_zip),
     'images' or 'masks' for a folder upload, whose files arrive as a list and are linked into it.
     """
-    sources = [_one_source(image_files, image_zip, "images"), _one_source(mask_files, mask_zip, "masks")]
+    sources = [one_source(image_files, image_zip, "images"), one_source(mask_files, mask_zip, "masks")]
     with contextlib.ExitStack() as stack:
         folders = []
         for (kind, source), what in zip(sources, ("images", "masks")):
