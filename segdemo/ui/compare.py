@@ -65,22 +65,24 @@ def model_card_markdown(manifest, params):
 
 
 def masks_legend(shown):
-    """One legend for many masks: per class set, the classes found in any of them, with their mean share.
+    """One legend for many masks: per class set and palette, the classes found in any of them, with their share.
 
     Args:
-        shown: (segmenter, (H, W) labels) of every mask shown; segmenters with the same classes share a palette.
+        shown: (segmenter, (H, W) labels) of every mask shown.
 
     Returns:
-        HTML: viz.legend_html of each class set, headed by its models' names when there are several sets.
+        HTML: viz.legend_html of each set, headed by its models' names when there are several sets.
     """
-    groups = {}  # classes -> (segmenter, [labels])
+    groups = {}  # (classes, palette) -> (segmenter, names, [labels])
     for segmenter, labels in shown:
-        groups.setdefault(segmenter.classes, (segmenter, []))[1].append(labels.ravel())
+        key = (segmenter.classes, segmenter.palette.tobytes())
+        _, names, maps = groups.setdefault(key, (segmenter, [], []))
+        names.append(segmenter.name)
+        maps.append(labels.ravel())
     parts = []
-    for classes, (segmenter, maps) in groups.items():
-        entries = viz.legend(np.concatenate(maps)[None], classes, segmenter.palette)  # (1, N): every pixel shown
-        names = sorted({s.name for s, _ in shown if s.classes == classes})
-        head = f"<p><strong>{html.escape(', '.join(names))}</strong></p>" if len(groups) > 1 else ""
+    for segmenter, names, maps in groups.values():
+        entries = viz.legend(np.concatenate(maps)[None], segmenter.classes, segmenter.palette)  # (1, N): all shown
+        head = f"<p><strong>{html.escape(', '.join(dict.fromkeys(names)))}</strong></p>" if len(groups) > 1 else ""
         parts.append(head + viz.legend_html(entries))
     return ('<p style="margin:0 0 .3em 0"><em>Colours of the masks above (share: over all of them)</em></p>'
             + "".join(parts))
