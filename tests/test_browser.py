@@ -234,7 +234,7 @@ def test_an_example_shows_its_truth_error_map_scores_and_a_pixel_probe(page, app
     click_image(page, "#mask", 0.5, 0.8)  # the road, low in the frame
     page.locator("#probe img").wait_for()
     probe = page.locator("#probe-text").inner_text()
-    assert re.search(r"Pixel x=\d+, y=\d+: the model says \w+ \(0\.\d\d\); the truth is \w+", probe), probe
+    assert re.search(r"Pixel x=\d+, y=\d+: the model says \w+ \([01]\.\d\d\); the truth is \w+", probe), probe
 
     page.get_by_label("region I click").check()  # the sticker keeps the clicked region of the clicked class
     before = image_src(page, "#sticker")
@@ -275,7 +275,7 @@ def test_every_tab_is_one_tap_away_on_a_phone(browser, app_url):
     wait_idle(page)
     try:
         for name, content in TABS.items():
-            page.get_by_role("tab", name=name).click()  # visible: nothing hides behind a "..." menu
+            page.get_by_role("tab", name=name).click(timeout=5000)  # shown: nothing hides behind a "..." menu
             page.locator(content).wait_for(state="visible")
         page.get_by_role("tab", name="Segment").click()
         # The model's name stops before the dropdown's arrow.

@@ -147,7 +147,10 @@ class SegmentTab:
             self.sticker, **sticker_io, api_name="sticker")
         # The UI's own events: no API endpoints; a result-less sticker or an emptied photo changes nothing.
         segmented.then(self.sticker_auto, **sticker_io, **PRIVATE)
-        for trigger in (image.upload, self.model.input, truth_upload.upload, examples.load_input_event.then):
+        # An example brings its own truth: a mask given for another photo goes.
+        example = examples.load_input_event.then(lambda: None, None, truth_upload, queue=False,
+                                                 show_progress="hidden", **PRIVATE)
+        for trigger in (image.upload, self.model.input, truth_upload.upload, example.then):
             checked(trigger, self.check_auto, inputs, **PHOTO_EVENT).success(
                 self.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT).then(
                 self.sticker_auto, **sticker_io, **PRIVATE)
