@@ -151,10 +151,11 @@ def test_an_example_comes_with_its_truth_error_map_and_scores(segmented, weights
     worst = max(((name, m) for name, m in metrics.mistaken_for(cm, classes).items() if m),
                 key=lambda item: item[1]["share"])
     assert re.search(rf"\| {worst[0]} \| [0-9.]+ \| {worst[1]['as']} \(", text)  # what it was taken for
-    assert not out["hint"]  # a CamVid frame: no low-confidence hint
+    assert not out["hint"]["value"] and out["hint"]["visible"] is False  # a CamVid frame: no low-confidence hint
 
 
-def test_a_truth_mask_given_with_the_photo_is_scored_and_a_wrong_one_named(client, tmp_path):
+def test_a_truth_mask_given_with_the_photo_is_scored_and_a_wrong_one_named(app_url, tmp_path):
+    client = Client(app_url, verbose=False)  # its own session: the module's keeps the example's result
     photo = tmp_path / "my-street.png"  # not an example's name: only the given mask is its truth
     photo.write_bytes(EXAMPLE.read_bytes())
     plain = named(client.predict(handle_file(str(photo)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment"))
@@ -173,13 +174,14 @@ def test_a_truth_mask_given_with_the_photo_is_scored_and_a_wrong_one_named(clien
                        api_name="/segment")
 
 
-def test_a_photo_unlike_camvid_gets_the_low_confidence_hint(client, tmp_path):
+def test_a_photo_unlike_camvid_gets_the_low_confidence_hint(app_url, tmp_path):
     from skimage import data as pictures
 
     astronaut = tmp_path / "astronaut.png"
     Image.fromarray(pictures.astronaut()).save(astronaut)
-    out = named(client.predict(handle_file(str(astronaut)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment"))
-    assert "may be unlike anything camvid-fcn8s learned from" in out["hint"]
+    out = named(Client(app_url, verbose=False).predict(handle_file(str(astronaut)), "camvid-fcn8s", 0.5, CONFIDENCE,
+                                                       api_name="/segment"))
+    assert "may be unlike anything camvid-fcn8s learned from" in out["hint"]["value"] and out["hint"]["visible"]
 
 
 def test_sticker_is_an_rgba_png_with_a_transparent_background(client, segmented):

@@ -1,4 +1,4 @@
-"""The Compare & look inside tab: every model on one photo, one FCN's stages, model cards."""
+"""The Compare & look inside tab: every model on one photo (beside an example's truth), one FCN's stages, model cards."""
 import html
 from pathlib import Path
 

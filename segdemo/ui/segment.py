@@ -139,6 +139,7 @@ class SegmentTab:
         inputs = [image, self.model, opacity, heat_kind, truth_upload]
         outputs = [mask, legend, overlay, maps, heat, heat_text, info, sticker_class, hint, truth, truth_legend,
                    error, error_legend, truth_score, result]
+        self.n_outputs = len(outputs)
         sticker_io = dict(inputs=[result, sticker_class, border, region], outputs=[sticker, download], **VIEW_QUEUE)
         probe_io = dict(inputs=[result, region], outputs=[probe, probe_text, sticker_class, result], **VIEW_QUEUE)
         segmented = checked(run.click, self.check, inputs, **PHOTO_EVENT).success(
@@ -244,7 +245,7 @@ class SegmentTab:
     def segment_auto(self, image, model, opacity, heat_kind, truth=None):
         """segment, for uploads and example clicks; a cleared image changes nothing."""
         if image is None:
-            return (gr.skip(),) * 15
+            return (gr.skip(),) * self.n_outputs
         return self.segment(image, model, opacity, heat_kind, truth)
 
     def blend(self, state, opacity):
@@ -267,31 +268,36 @@ class SegmentTab:
                 f"{100 * (values < 0.5).mean():.0f}% of pixels below 0.5.")
         return viz.heatmap(values, cmap="viridis"), text
 
+    @staticmethod
+    def clicked_pixel(state, evt):
+        """(y, x) of a click on a picture of the last result, or None (no result, or a click beside the picture,
+        for which gradio gives no pixel)."""
+        index = evt.index if isinstance(evt.index, (list, tuple)) and len(evt.index) == 2 else None
+        if not state or not index or None in index:
+            return None
+        (x, y), (h, w) = (int(v) for v in index), state["labels"].shape
+        return (y, x) if 0 <= x < w and 0 <= y < h else None
+
     def probe(self, state, region, evt: gr.SelectData):
         """The class probabilities at a clicked pixel (from the last result's, no model run) as a bar chart and a
         line; the pixel is kept for "region I click", whose sticker then takes the class there."""
-        index = evt.index if isinstance(evt.index, (list, tuple)) else None
-        if not state or not index or None in index:  # gradio gives no pixel for a click beside the picture
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        x, y = (int(v) for v in index)
-        h, w = state["labels"].shape
-        if not (0 <= x < w and 0 <= y < h):
-            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        classes = state["classes"]
+        pixel = self.clicked_pixel(state, evt)
+        if pixel is None:
+            return (gr.skip(),) * 4
+        (y, x), classes = pixel, state["classes"]
         bars = viz.pixel_probs(state["probs"], y, x, classes, state["palette"])
         label = int(state["labels"][y, x])
         predicted = classes[label]
         text = f"**Pixel x={x}, y={y}:** the model says **{predicted}** ({bars[label]['probability']:.2f})"
-        truth = state["truth"]
-        true_name = None
+        truth, true_name = state["truth"], None
         if truth is not None:
             true_label = int(truth[y, x])
             void = true_label >= len(classes) or true_label == state["ignore"]
             true_name = None if void else classes[true_label]
-            text += f"; the truth is **{true_name or 'void (not labelled)'}**."
-        state["point"] = (y, x)
+            text += f"; the truth is **{true_name or 'void (not labelled)'}**"
+        state["point"] = pixel
         picked = gr.update(value=predicted) if region == REGIONS[2] else gr.skip()
-        return probe_figure(bars, true_name), text, picked, state
+        return probe_figure(bars, true_name), text + ".", picked, state
 
     def sticker_clicked(self, state, class_name, border, region):
         """After a click: the sticker of the region under it, when that is what the sticker keeps."""
