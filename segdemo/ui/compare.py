@@ -182,6 +182,7 @@ class CompareTab:
             if truth is not None:
                 gallery.insert(0, (viz.colorize(truth, segmenter.palette, ignore_index=data.CAMVID_IGNORE),
                                    "Truth (CamVid labels) · black: void"))
+                shown.append((segmenter, truth))
                 break
         return gallery, table, stages, masks_legend(shown)
 
