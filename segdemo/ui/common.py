@@ -301,20 +301,21 @@ def safe_filename(text):
 
 
 def dataset_upload(prefix):
-    """Image and mask uploads, as folders or as zips: (image files, mask files, image zip, mask zip)."""
+    """Image and mask uploads, as folders or as zips: (image files, mask files, image zip, mask zip).
+    Their file lists are styled by the app's .segdemo-files CSS (names in full, two boxes side by side)."""
     with gr.Tabs():
         with gr.Tab("Folders"):
             with gr.Row():
                 image_files = gr.File(label="Image folder", file_count="directory", height=140,
-                                      elem_id=f"{prefix}-image-folder")
+                                      elem_id=f"{prefix}-image-folder", elem_classes="segdemo-files")
                 mask_files = gr.File(label="Mask folder", file_count="directory", height=140,
-                                     elem_id=f"{prefix}-mask-folder")
+                                     elem_id=f"{prefix}-mask-folder", elem_classes="segdemo-files")
         with gr.Tab("Zip files"):
             with gr.Row():
                 image_zip = gr.File(label="Images (.zip)", file_types=[".zip"], height=140,
-                                    elem_id=f"{prefix}-image-zip")
+                                    elem_id=f"{prefix}-image-zip", elem_classes="segdemo-files")
                 mask_zip = gr.File(label="Masks (.zip)", file_types=[".zip"], height=140,
-                                   elem_id=f"{prefix}-mask-zip")
+                                   elem_id=f"{prefix}-mask-zip", elem_classes="segdemo-files")
     return image_files, mask_files, image_zip, mask_zip
 
 
