@@ -11,6 +11,7 @@ import json
 import re
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -373,6 +374,21 @@ def test_evaluate_refuses_masks_with_labels_the_model_does_not_have(client, tmp_
     masks_with_label(masks, 200)
     with pytest.raises(AppError, match="does not fit the model.*labels out of range"):
         client.predict("camvid-fcn8s", uploads(images), uploads(masks), None, None, api_name="/evaluate")
+
+
+def test_errors_name_the_users_files_never_a_temporary_folder(client, tmp_path):
+    images, masks = write_folder(tmp_path / "data", n=2, size=(64, 64))
+    masks_with_label(masks, 200)
+    loose = tmp_path / "loose-masks.zip"  # a zip of files, no folder inside
+    with zipfile.ZipFile(loose, "w") as z:
+        for p in sorted(masks.iterdir()):
+            z.write(p, p.name)
+    for args, shown in (([uploads(images), uploads(masks), None, None], "masks/frame_000.png"),
+                        ([uploads(images), None, None, handle_file(str(loose))], "loose-masks.zip/frame_000.png")):
+        with pytest.raises(AppError) as err:
+            client.predict("camvid-fcn8s", *args, api_name="/evaluate")
+        message = str(err.value)
+        assert shown in message and "segdemo-" not in message and "/tmp" not in message, message
 
 
 def masks_with_label(folder, label):
