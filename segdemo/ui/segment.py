@@ -20,7 +20,7 @@ PROBE_HINT = "*Click a pixel of the mask, the overlay or the truth to see the mo
 
 
 def knows_text(manifest):
-    """What a model can answer: 'camvid-fcn8s knows 11 classes: Sky, ... Every pixel gets one of them.'"""
+    """What a model can answer: '**camvid-fcn8s knows 11 classes:** Sky, ... It gives every pixel one of them...'"""
     classes = manifest.get("classes", [])
     return (f"**{manifest['name']} knows {len(classes)} classes:** {', '.join(map(str, classes))}. "
             f"It gives every pixel one of them, whatever the photo shows.")
