@@ -44,10 +44,9 @@ CSS = """
 /* A dropdown's chosen name ends in "..." before the arrow instead of running under it (phones). */
 .wrap-inner > .secondary-wrap { min-width: 0; }
 .wrap-inner > .secondary-wrap > input { padding-right: calc(2 * var(--size-5)); text-overflow: ellipsis; }
-/* Uploaded file lists, two boxes side by side: the name wraps in full ("images.zip", not "i...zip" or ".p")
-   where gradio keeps an 8rem column for the size and cuts the name to fit the rest. */
-.segdemo-files .file-preview .download { min-width: 0; width: 5.5em; }
-.segdemo-files .file-preview .filename .stem { white-space: normal; overflow-wrap: anywhere; }
+/* Uploaded data sets, two boxes side by side: gradio's 8rem size column left the names a sliver ("i...zip",
+   ".p"); without it a name like 0016E5_07967.png fits. */
+.segdemo-files .file-preview .download { display: none; }
 .segdemo-gallery .grid-wrap { padding-top: 2.8em; }  /* keep the label off the first thumbnails */
 .segdemo-gallery .thumbnail-item { aspect-ratio: 4 / 3; }  /* photos, not squares: captions stay in view */
 @media (max-width: 640px) {  /* phones: two thumbnails a row, none cut off */

@@ -302,7 +302,7 @@ def safe_filename(text):
 
 def dataset_upload(prefix):
     """Image and mask uploads, as folders or as zips: (image files, mask files, image zip, mask zip).
-    Their file lists are styled by the app's .segdemo-files CSS (names in full, two boxes side by side)."""
+    Their file lists are styled by the app's .segdemo-files CSS (room for the names, two boxes side by side)."""
     with gr.Tabs():
         with gr.Tab("Folders"):
             with gr.Row():
