@@ -210,9 +210,10 @@ def click_example(page, n):
 
 
 def click_image(page, selector, fx, fy):
-    """Click the picture in selector at a fraction (fx, fy) of its width and height."""
-    box = page.locator(f"{selector} img").first.bounding_box()
-    page.mouse.click(box["x"] + fx * box["width"], box["y"] + fy * box["height"])
+    """Click the picture in selector at a fraction (fx, fy) of its width and height (scrolled into view)."""
+    picture = page.locator(f"{selector} img").first
+    box = picture.bounding_box()
+    picture.click(position={"x": fx * box["width"], "y": fy * box["height"]})
 
 
 def test_an_example_shows_its_truth_error_map_scores_and_a_pixel_probe(page, app_url, screenshots):

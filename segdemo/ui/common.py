@@ -30,6 +30,7 @@ DISPLAY_MAX_SIDE = 1600  # larger photos are shrunk before segmenting, to keep t
 CLASS_COLUMNS = ("class", "IoU", "accuracy", "Dice", "pixels")
 SEG_QUEUE = {"concurrency_id": "segment", "concurrency_limit": 2}  # model runs: at most two at once
 VIEW_QUEUE = {"concurrency_id": "view", "concurrency_limit": 4, "show_progress": "hidden"}  # no model run
+CHECK_QUEUE = {"concurrency_id": "check", "concurrency_limit": None, "show_progress": "hidden"}  # see checked
 PRIVATE = {"api_visibility": "private"}  # UI-only events: not API endpoints
 # Events that take a photo: the handler gets gradio's checked upload (FileData) and reads it itself, so
 # that a file that is not an image is named in the error (gradio's own preprocessing opens it with PIL).
@@ -63,9 +64,10 @@ def user_errors():
 
 
 def checked(trigger, check, inputs, **kwargs):
-    """Start an action with its check: trigger(check, inputs) with no outputs and no queue, for the event that
-    does the work to follow with .success. gradio marks every output of a failed event with an "Error" badge;
-    a mistake found by the check is the action's one message instead.
+    """Start an action with its check: trigger(check, inputs) with no outputs, for the event that does the work
+    to follow with .success. gradio marks every output of a failed event with an "Error" badge; a mistake found
+    by the check is the action's one message instead. The check goes through the queue (CHECK_QUEUE): gradio 6
+    shows no message at all for a failed event outside it.
 
     Args:
         trigger: an event listener, e.g. button.click or the .then of an event.
@@ -76,7 +78,7 @@ def checked(trigger, check, inputs, **kwargs):
     Returns:
         The check's event (a UI-only event, not an API endpoint).
     """
-    return trigger(check, inputs, None, queue=False, show_progress="hidden", **PRIVATE, **kwargs)
+    return trigger(check, inputs, None, **CHECK_QUEUE, **PRIVATE, **kwargs)
 
 
 def arch_label(arch):
