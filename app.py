@@ -41,6 +41,7 @@ CSS = """
          background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
          color: var(--body-text-color); white-space: nowrap; }
 .segdemo-legend { padding: .25em .5em; }
+#truth-score td, #truth-score th { white-space: nowrap; }  /* class names and scores stay whole on a phone */
 /* A dropdown's chosen name ends in "..." before the arrow instead of running under it (phones). */
 .wrap-inner > .secondary-wrap { min-width: 0; }
 .wrap-inner > .secondary-wrap > input { padding-right: calc(2 * var(--size-5)); text-overflow: ellipsis; }

@@ -42,10 +42,11 @@ def score_markdown(scores, mistaken, source):
     table = ["| true class | IoU | most often taken for |", "|:---|---:|:---|"]
     for name, m in rows:
         wrong = mistaken[name]
-        taken = f"{wrong['as']} ({100 * wrong['share']:.0f}% of its pixels)" if wrong else "never mistaken"
+        taken = f"{wrong['as']} ({100 * wrong['share']:.0f}%)" if wrong else "never mistaken"
         table.append(f"| {name} | {format_score(m['iou'], 2)} | {taken} |")
     return (f"**This frame against {source}:** mIoU **{format_score(scores['miou'], 3)}** · pixel accuracy "
-            f"**{format_score(scores['pixel_accuracy'], 3)}** (void pixels are not scored)\n\n" + "\n".join(table))
+            f"**{format_score(scores['pixel_accuracy'], 3)}** (void pixels are not scored). Per class, what the "
+            f"model most often took it for, and on what share of its pixels:\n\n" + "\n".join(table))
 
 
 def probe_figure(bars, truth=None):
