@@ -84,8 +84,8 @@ def masks_legend(shown):
         entries = viz.legend(np.concatenate(maps)[None], segmenter.classes, segmenter.palette)  # (1, N): all shown
         head = f"<p><strong>{html.escape(', '.join(dict.fromkeys(names)))}</strong></p>" if len(groups) > 1 else ""
         parts.append(head + viz.legend_html(entries))
-    return ('<p style="margin:0 0 .3em 0"><em>Colours of the masks above (share: over all of them)</em></p>'
-            + "".join(parts))
+    return ('<div style="max-width:28em"><p style="margin:0 0 .3em 0"><em>Colours of the masks above (share: over '
+            'all of them)</em></p>' + "".join(parts) + "</div>")
 
 
 class CompareTab:
@@ -111,7 +111,7 @@ class CompareTab:
                 run = gr.Button("Compare", variant="primary", elem_id="compare-button")
                 table = gr.Markdown()
         gallery = gr.Gallery(label="Every model on the same photo (and its truth, for an example)", format="png",
-                             columns=4, height=310, object_fit="contain", elem_id="compare-gallery",
+                             columns=5, height=310, object_fit="contain", elem_id="compare-gallery",
                              elem_classes="segdemo-gallery")
         legend = gr.HTML(elem_id="compare-legend")
         gr.Markdown(SKIP_TEXT)
