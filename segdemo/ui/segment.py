@@ -103,7 +103,7 @@ class SegmentTab:
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity", elem_id="opacity",
                                     info="0 = photo only, 1 = mask only")
                 probe_text = gr.Markdown(PROBE_HINT, elem_id="probe-text")
-                probe = gr.Plot(show_label=False, format="png", elem_id="probe")
+                probe = gr.Plot(show_label=False, format="png", visible=False, elem_id="probe")  # until a click
                 heat = gr.Image(label="Where is the model unsure?", format="png", interactive=False,
                                 height=260, elem_id="confidence")
                 heat_kind = gr.Radio(list(HEAT_KINDS), value=HEAT_KINDS[0], show_label=False)
@@ -143,8 +143,11 @@ class SegmentTab:
         self.n_outputs = len(outputs)
         sticker_io = dict(inputs=[result, sticker_class, border, region], outputs=[sticker, download], **VIEW_QUEUE)
         probe_io = dict(inputs=[result, region], outputs=[probe, probe_text, sticker_class, result], **VIEW_QUEUE)
+        fresh_probe = dict(fn=self.fresh_probe, inputs=None, outputs=[probe, probe_text], queue=False,
+                           show_progress="hidden", **PRIVATE)  # a new result: no chart of the last one's pixel
         segmented = checked(run.click, self.check, inputs, **PHOTO_EVENT).success(
             self.segment, inputs, outputs, api_name="segment", **SEG_QUEUE, **PHOTO_EVENT)
+        segmented.then(**fresh_probe)
         checked(sticker_class.input, self.check_sticker, sticker_io["inputs"]).success(
             self.sticker, **sticker_io, api_name="sticker")
         # The UI's own events: no API endpoints; a result-less sticker or an emptied photo changes nothing.
@@ -153,9 +156,10 @@ class SegmentTab:
         example = examples.load_input_event.then(lambda: None, None, truth_upload, queue=False,
                                                  show_progress="hidden", **PRIVATE)
         for trigger in (image.upload, self.model.input, truth_upload.upload, example.then):
-            checked(trigger, self.check_auto, inputs, **PHOTO_EVENT).success(
-                self.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT).then(
-                self.sticker_auto, **sticker_io, **PRIVATE)
+            auto = checked(trigger, self.check_auto, inputs, **PHOTO_EVENT).success(
+                self.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT)
+            auto.then(self.sticker_auto, **sticker_io, **PRIVATE)
+            auto.then(**fresh_probe)
         self.model.change(self.knows, self.model, knows, queue=False, show_progress="hidden", **PRIVATE)
         for clickable in (mask, overlay, truth, error, heat):
             clickable.select(self.probe, **probe_io, **PRIVATE).then(self.sticker_clicked, **sticker_io, **PRIVATE)
@@ -279,6 +283,11 @@ class SegmentTab:
         (x, y), (h, w) = (int(v) for v in index), state["labels"].shape
         return (y, x) if 0 <= x < w and 0 <= y < h else None
 
+    @staticmethod
+    def fresh_probe():
+        """The probe before any click: no chart, the hint."""
+        return gr.update(value=None, visible=False), PROBE_HINT
+
     def probe(self, state, region, evt: gr.SelectData):
         """The class probabilities at a clicked pixel (from the last result's, no model run) as a bar chart and a
         line; the pixel is kept for "region I click", whose sticker then takes the class there."""
@@ -298,7 +307,7 @@ class SegmentTab:
             text += f"; the truth is **{true_name or 'void (not labelled)'}**"
         state["point"] = pixel
         picked = gr.update(value=predicted) if region == REGIONS[2] else gr.skip()
-        return probe_figure(bars, true_name), text + ".", picked, state
+        return gr.update(value=probe_figure(bars, true_name), visible=True), text + ".", picked, state
 
     def sticker_clicked(self, state, class_name, border, region):
         """After a click: the sticker of the region under it, when that is what the sticker keeps."""
