@@ -25,8 +25,7 @@ def confusion_figure(cm, classes):
     sns.heatmap(norm, ax=ax, vmin=0, vmax=1, cmap="viridis", square=True, annot=n <= 12, fmt=".2f",
                 annot_kws={"fontsize": CELL_FONT}, xticklabels=classes,
                 yticklabels=classes, cbar_kws={"label": "share of the true class's pixels"})
-    ax.set_title("Confusion matrix: where each true class went (each row sums to 1)", loc="left",
-                 fontsize=11)
+    ax.set_title("Confusion matrix\n(each row, a true class, sums to 1)", fontsize=11)  # two lines: fits 2 classes
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.tick_params(axis="x", labelrotation=60)
