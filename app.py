@@ -42,6 +42,13 @@ CSS = """
          background: var(--block-background-fill); border: 1px solid var(--border-color-primary);
          color: var(--body-text-color); white-space: nowrap; }
 .segdemo-legend { padding: .25em .5em; }
+#truth-score td, #truth-score th { white-space: nowrap; }  /* class names and scores stay whole on a phone */
+/* A dropdown's chosen name ends in "..." before the arrow instead of running under it (phones). */
+.wrap-inner > .secondary-wrap { min-width: 0; }
+.wrap-inner > .secondary-wrap > input { padding-right: calc(2 * var(--size-5)); text-overflow: ellipsis; }
+/* Uploaded data sets, two boxes side by side: gradio's 8rem size column left the names a sliver ("i...zip",
+   ".p"); without it a name like 0016E5_07967.png fits. */
+.segdemo-files .file-preview .download { display: none; }
 .segdemo-gallery .grid-wrap { padding-top: 2.8em; }  /* keep the label off the first thumbnails */
 .segdemo-gallery .thumbnail-item { aspect-ratio: 4 / 3; }  /* photos, not squares: captions stay in view */
 @media (max-width: 640px) {  /* phones: two thumbnails a row, none cut off */
@@ -70,7 +77,7 @@ def build_demo(shared=None):
         gr.Markdown("# segdemo · semantic segmentation\nA network gives **every pixel** of a photo a class: "
                     "road, car, person... Try it on a street scene, compare four classic networks, look "
                     "inside one, then train your own.", elem_classes="intro")
-        with gr.Tabs():
+        with gr.Tabs(overflow_behavior="wrap"):  # on a phone every tab stays one tap away, none behind "..."
             with gr.Tab("Segment", id="segment") as segment_tab:
                 segment = SegmentTab(shared, choices, default)
             with gr.Tab("Live", id="live") as live_tab:

@@ -1,15 +1,17 @@
 """The app through its API, as a program uses it: gradio_client against the app served in this process.
 
 conftest.app_url serves `demo` exactly as `python app.py` does, from a temporary weights folder
-with the four CamVid models. Every named endpoint is called: segment, sticker, compare,
-model_card, check_dataset, train and evaluate, plus the refusals (unknown model names, files
-that are not images, paths the app must not serve).
+with the four CamVid models. Every named endpoint is called: segment (with an example's truth, a
+truth mask given with the photo, and a photo unlike CamVid), sticker (whole class, largest region,
+clicked region), compare, model_card, check_dataset, train and evaluate, plus the refusals (unknown
+model names, files that are not images, paths the app must not serve) and the server log they leave.
 """
 import io
 import json
 import re
 import urllib.error
 import urllib.request
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +21,13 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from conftest import CONFIDENCE, EXAMPLE, REPO, uploads, zipped
-from segdemo import store
+from segdemo import cutout, data, files, metrics, store, viz
 from synthetic import write_folder
 
 CAMVID_MODELS = ["camvid-fcn32s", "camvid-fcn16s", "camvid-fcn8s", "camvid-segnet"]
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+SEGMENT_OUTPUTS = ("mask", "legend", "overlay", "maps", "heat", "heat_text", "info", "sticker_class", "hint",
+                   "truth", "truth_legend", "error", "error_legend", "truth_score")  # /segment's, in order
 ENDPOINTS = {"/segment", "/sticker", "/check_dataset", "/train", "/evaluate", "/compare", "/model_card"}
 
 
@@ -43,6 +47,20 @@ def legend_names(legend_html):
 def client(app_url):
     """One client session (the sticker endpoint works on the session's last segmentation)."""
     return Client(app_url, verbose=False)
+
+
+def named(outputs):
+    """/segment's outputs by name (SEGMENT_OUTPUTS)."""
+    assert len(outputs) == len(SEGMENT_OUTPUTS)
+    return dict(zip(SEGMENT_OUTPUTS, outputs))
+
+
+def labels_of(picture, palette):
+    """The class indices of a picture painted with `palette` (colorize's inverse); -1 where no colour matches."""
+    labels = np.full(picture.shape[:2], -1, np.int64)
+    for i, colour in enumerate(np.asarray(palette, np.uint8)):
+        labels[(picture == colour).all(axis=-1)] = i
+    return labels
 
 
 @pytest.fixture(scope="module")
@@ -86,7 +104,7 @@ def test_every_main_event_has_its_api_name(client):
 
 
 def test_segment_serves_a_png_mask_in_the_model_palette_and_a_legend(segmented, weights_dir):
-    mask_path, legend, overlay_path, maps, heat_path, heat_text, info, sticker_class = segmented
+    mask_path, legend, overlay_path, maps, heat_path, heat_text, info, sticker_class = segmented[:8]
     manifest = json.loads((weights_dir / "camvid-fcn8s.json").read_text())
     mask = read_png(mask_path)
     assert mask.shape == (360, 480, 3)
@@ -109,6 +127,64 @@ def test_segment_serves_a_png_mask_in_the_model_palette_and_a_legend(segmented, 
     assert sticker_class["value"] in names
 
 
+def test_an_example_comes_with_its_truth_error_map_and_scores(segmented, weights_dir):
+    out = named(segmented)
+    manifest = json.loads((weights_dir / "camvid-fcn8s.json").read_text())
+    classes, palette = manifest["classes"], manifest["palette"]
+    truth = files.read_mask(REPO / "examples" / "truth" / EXAMPLE.name, 11, data.CAMVID_IGNORE)[0]
+    pred = labels_of(read_png(out["mask"]), palette)
+    assert (pred >= 0).all()
+
+    shown = read_png(out["truth"])  # the truth in the model's palette, void black
+    assert (shown == viz.colorize(truth, palette, ignore_index=data.CAMVID_IGNORE)).all()
+    assert set(legend_names(out["truth_legend"])) == {classes[i] for i in np.unique(truth) if i < len(classes)}
+
+    errors = labels_of(read_png(out["error"]), viz.ERROR_PALETTE)  # correct / wrong / void, nothing else
+    void = truth == data.CAMVID_IGNORE
+    assert (errors[void] == 2).all() and (errors[~void] == np.where(truth == pred, 0, 1)[~void]).all()
+    assert legend_names(out["error_legend"])[0] in viz.ERROR_CLASSES
+
+    cm = metrics.confusion_matrix(truth, pred, len(classes), ignore_index=data.CAMVID_IGNORE)
+    scores = metrics.scores(cm, classes)
+    text = out["truth_score"]
+    assert f"mIoU **{metrics.format_score(scores['miou'], 3)}**" in text
+    assert f"pixel accuracy **{metrics.format_score(scores['pixel_accuracy'], 3)}**" in text
+    worst = max(((name, m) for name, m in metrics.mistaken_for(cm, classes).items() if m),
+                key=lambda item: item[1]["share"])
+    assert re.search(rf"\| {worst[0]} \| [0-9.]+ \| {worst[1]['as']} \(", text)  # what it was taken for
+    assert not out["hint"]["value"] and out["hint"]["visible"] is False  # a CamVid frame: no low-confidence hint
+
+
+def test_a_truth_mask_given_with_the_photo_is_scored_and_a_wrong_one_named(app_url, tmp_path):
+    client = Client(app_url, verbose=False)  # its own session: the module's keeps the example's result
+    photo = tmp_path / "my-street.png"  # not an example's name: only the given mask is its truth
+    photo.write_bytes(EXAMPLE.read_bytes())
+    plain = named(client.predict(handle_file(str(photo)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment"))
+    assert plain["truth"] is None and plain["error"] is None and "No truth for this photo" in plain["truth_score"]
+
+    mask = tmp_path / "my-labels.png"
+    mask.write_bytes((REPO / "examples" / "truth" / EXAMPLE.name).read_bytes())
+    out = named(client.predict(handle_file(str(photo)), "camvid-fcn8s", 0.5, CONFIDENCE, handle_file(str(mask)),
+                               api_name="/segment"))
+    assert "against your truth mask" in out["truth_score"] and read_png(out["error"]).shape == (360, 480, 3)
+
+    small = tmp_path / "small-labels.png"
+    Image.fromarray(np.zeros((36, 48), np.uint8)).save(small)
+    with pytest.raises(AppError, match=r"small-labels\.png: the truth mask is 48x36 but the photo is 480x360"):
+        client.predict(handle_file(str(photo)), "camvid-fcn8s", 0.5, CONFIDENCE, handle_file(str(small)),
+                       api_name="/segment")
+
+
+def test_a_photo_unlike_camvid_gets_the_low_confidence_hint(app_url, tmp_path):
+    from skimage import data as pictures
+
+    astronaut = tmp_path / "astronaut.png"
+    Image.fromarray(pictures.astronaut()).save(astronaut)
+    out = named(Client(app_url, verbose=False).predict(handle_file(str(astronaut)), "camvid-fcn8s", 0.5, CONFIDENCE,
+                                                       api_name="/segment"))
+    assert "may be unlike anything camvid-fcn8s learned from" in out["hint"]["value"] and out["hint"]["visible"]
+
+
 def test_sticker_is_an_rgba_png_with_a_transparent_background(client, segmented):
     names = legend_names(segmented[1])
     smallest = names[-1]
@@ -120,6 +196,17 @@ def test_sticker_is_an_rgba_png_with_a_transparent_background(client, segmented)
     assert (alpha == 0).any() and (alpha == 255).any() and set(np.unique(alpha)) <= {0, 255}
     assert (rgba[alpha == 0, :3] == 0).all()
     assert read_png(preview_path).shape[2] == 3  # shown on a checkerboard
+
+
+def test_sticker_keeps_the_whole_class_or_its_largest_region(client, segmented, weights_dir):
+    manifest = json.loads((weights_dir / "camvid-fcn8s.json").read_text())
+    name = segmented[7]["value"]
+    whole = labels_of(read_png(segmented[0]), manifest["palette"]) == manifest["classes"].index(name)
+    for region, kept in (("whole class", whole), ("largest region", cutout.keep_region(whole, "largest"))):
+        _, path = client.predict(name, 0, region, api_name="/sticker")
+        assert (read_png(path)[..., 3] == 255).sum() == kept.sum() > 0, region  # the sticker's opaque pixels
+    with pytest.raises(AppError, match="Click a pixel of"):  # a click is a UI event: test_browser clicks
+        client.predict(name, 0, "region I click", api_name="/sticker")
 
 
 def test_sticker_of_a_class_not_in_the_image_is_refused(app_url, tmp_path):
@@ -156,6 +243,25 @@ def test_a_file_that_is_not_an_image_is_named_in_the_error(client, tmp_path):
         client.predict(handle_file(str(fake)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment")
 
 
+def test_user_mistakes_leave_no_traceback_in_the_server_log(app_url, tmp_path, capfd):
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not a picture")
+    photo = handle_file(str(EXAMPLE))
+    mistakes = [("/sticker", ["Car", 5], "Segment an image first"),  # first: this session has no result yet
+                ("/segment", [handle_file(str(fake)), "camvid-fcn8s", 0.5, CONFIDENCE], "not an image file"),
+                ("/segment", [photo, "no-such-model", 0.5, CONFIDENCE], "Unknown model"),
+                ("/compare", [photo, [], "camvid-fcn8s"], "Tick at least one model"),
+                ("/model_card", ["no-such-model"], "Unknown model"),
+                ("/evaluate", ["camvid-fcn8s", None, None, None, None], "Upload the images")]
+    own = Client(app_url, verbose=False)
+    capfd.readouterr()  # the server runs in this process: its log is this test's output from here
+    for api_name, args, message in mistakes:
+        with pytest.raises(AppError, match=message):
+            own.predict(*args, api_name=api_name)
+    out, err = capfd.readouterr()
+    assert "Traceback" not in out + err, (out + err)[-3000:]
+
+
 def test_weights_and_source_are_not_served(app_url, weights_dir):
     for path in (weights_dir / "camvid-fcn8s.keras", weights_dir / "camvid-fcn8s.json", REPO / "app.py",
                  REPO / "segdemo" / "store.py", EXAMPLE):
@@ -164,11 +270,19 @@ def test_weights_and_source_are_not_served(app_url, weights_dir):
         assert err.value.code == 403  # refused by gradio 6's file route (a 404 would be no such route)
 
 
-def test_compare_runs_every_model_and_shows_the_fcn_stages(client):
-    gallery, table, stages = client.predict(handle_file(str(EXAMPLE)), CAMVID_MODELS, "camvid-fcn8s",
-                                            api_name="/compare")
-    assert len(gallery) == 4
-    assert [g["caption"].split(" · ")[0] for g in gallery] == ["FCN-32s", "FCN-16s", "FCN-8s", "SegNet"]
+def test_compare_runs_every_model_beside_the_truth_and_shows_the_fcn_stages(client, weights_dir):
+    gallery, table, stages, legend = client.predict(handle_file(str(EXAMPLE)), CAMVID_MODELS, "camvid-fcn8s",
+                                                    api_name="/compare")
+    assert len(gallery) == 5
+    assert [g["caption"].split(" · ")[0] for g in gallery] == [
+        "Truth (CamVid labels)", "FCN-32s", "FCN-16s", "FCN-8s", "SegNet"]
+    palette = json.loads((weights_dir / "camvid-fcn8s.json").read_text())["palette"]  # the four models' palette
+    found = set()  # the classes of every mask shown, truth, models and stages: one legend for them all
+    for k, item in enumerate(gallery + stages):
+        labels = labels_of(read_png(item["image"]), palette)
+        assert (labels >= 0).all() or k == 0  # the truth's void is black
+        found |= {data.CAMVID_CLASSES[i] for i in np.unique(labels) if i >= 0}
+    assert set(legend_names(legend)) == found
     for name in CAMVID_MODELS:
         assert f"| {name} |" in table
     assert len(re.findall(r"\d+ ms", table)) == 4
@@ -267,6 +381,21 @@ def test_evaluate_refuses_masks_with_labels_the_model_does_not_have(client, tmp_
     masks_with_label(masks, 200)
     with pytest.raises(AppError, match="does not fit the model.*labels out of range"):
         client.predict("camvid-fcn8s", uploads(images), uploads(masks), None, None, api_name="/evaluate")
+
+
+def test_errors_name_the_users_files_never_a_temporary_folder(client, tmp_path):
+    images, masks = write_folder(tmp_path / "data", n=2, size=(64, 64))
+    masks_with_label(masks, 200)
+    loose = tmp_path / "loose-masks.zip"  # a zip of files, no folder inside
+    with zipfile.ZipFile(loose, "w") as z:
+        for p in sorted(masks.iterdir()):
+            z.write(p, p.name)
+    for args, shown in (([uploads(images), uploads(masks), None, None], "masks/frame_000.png"),
+                        ([uploads(images), None, None, handle_file(str(loose))], "loose-masks.zip/frame_000.png")):
+        with pytest.raises(AppError) as err:
+            client.predict("camvid-fcn8s", *args, api_name="/evaluate")
+        message = str(err.value)
+        assert shown in message and "segdemo-" not in message and "/tmp" not in message, message
 
 
 def masks_with_label(folder, label):

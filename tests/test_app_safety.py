@@ -115,7 +115,7 @@ def test_a_data_url_over_the_limit_is_refused_by_the_server(app_url, app_module)
     # limit does not look: the whole body is read into memory first. The app refuses such bodies.
     limit = app_module.MAX_FILE_SIZE
     head = b'{"data": [{"url": "data:image/png;base64,'
-    tail = f'", "meta": {{"_type": "gradio.FileData"}}}}, "camvid-fcn8s", 0.5, "{CONFIDENCE}"]}}'.encode()
+    tail = f'", "meta": {{"_type": "gradio.FileData"}}}}, "camvid-fcn8s", 0.5, "{CONFIDENCE}", null]}}'.encode()
     small = head + base64.b64encode(EXAMPLE.read_bytes()) + tail
     status, text = raw_post(app_url, "/gradio_api/call/segment", "application/json", [small], len(small))
     assert status == 200 and "event_id" in text  # such a call is taken when it is small
@@ -177,7 +177,7 @@ def test_a_path_the_client_did_not_upload_is_never_read(app_url, tmp_path):
     Image.fromarray(np.full((64, 64, 3), 120, np.uint8)).save(photo)
     for path in (photo, EXAMPLE):  # both real images that /segment would happily segment
         call = httpx.post(f"{app_url}gradio_api/call/segment", timeout=60, json={"data": [
-            {"path": str(path), "meta": {"_type": "gradio.FileData"}}, "camvid-fcn8s", 0.5, CONFIDENCE]})
+            {"path": str(path), "meta": {"_type": "gradio.FileData"}}, "camvid-fcn8s", 0.5, CONFIDENCE, None]})
         assert call.status_code == 200
         events = httpx.get(f"{app_url}gradio_api/call/segment/{call.json()['event_id']}", timeout=120).text
         assert events.startswith("event: error"), events[:300]
@@ -219,7 +219,8 @@ def test_every_endpoint_rechecks_the_model_name(client, weights_dir, endpoint, n
 
 def test_the_sticker_takes_no_model_and_refuses_classes_it_does_not_know(client, app_url):
     info = client.view_api(print_info=False, return_format="dict")["named_endpoints"]["/sticker"]
-    assert [p["parameter_name"] for p in info["parameters"]] == ["class_name", "border"]  # result: server-side
+    names = [p["parameter_name"] for p in info["parameters"]]
+    assert names == ["class_name", "border", "region"]  # the result stays server-side
     client.predict(handle_file(str(EXAMPLE)), "camvid-fcn8s", 0.5, CONFIDENCE, api_name="/segment")
     for name in ("../../etc/passwd", "Cars"):
         with pytest.raises(AppError, match="Unknown class"):

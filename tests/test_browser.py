@@ -3,8 +3,10 @@
 Segment tab: click an example, see the mask, legend and binary maps, pick a sticker class and
 download the sticker (an RGBA PNG with a transparent background). Compare tab: every model
 and the FCN stages. Train tab: upload zips, the check enables Start, train, see the new model
-in the Segment picker; then evaluate it. Screenshots of every tab, at 1280x800 and at phone width
-(390x844), go to a temporary folder; `pytest tests/test_browser.py --screenshots screenshots`
+in the Segment picker; then evaluate it. What the network sees (issue 11): an example's truth, error
+map and scores, a pixel probe, a clicked sticker region, the hint for a photo unlike CamVid, one
+message for a bad upload, and every tab one tap away on a phone. Screenshots of every tab, at 1280x800
+and at phone width (390x844), go to a temporary folder; `pytest tests/test_browser.py --screenshots screenshots`
 refreshes the README's (see conftest.screenshots).
 
 Never downloads a browser: without /usr/bin/chromium (apt-get install chromium) these tests skip.
@@ -13,9 +15,11 @@ import io
 import re
 
 import numpy as np
+from gradio_client import Client, handle_file
 from PIL import Image
+from skimage import data as pictures
 
-from conftest import SLOW, fill_training_form, pick, upload_training_zips, zipped
+from conftest import CONFIDENCE, EXAMPLE, SLOW, fill_training_form, pick, upload_training_zips, wait_idle, zipped
 from segdemo import store
 from synthetic import write_folder
 
@@ -58,10 +62,10 @@ def wait_new_image(page, selector, old_src):
         arg=[selector, old_src or ""])
 
 
-def legend_rows(page):
-    """(class, share %) rows of the legend."""
+def legend_rows(page, selector="#legend"):
+    """(class, share %) rows of a legend (viz.legend_html; by default the Segment tab's)."""
     rows = []
-    for row in page.locator("#legend .segdemo-legend > div").all():
+    for row in page.locator(f"{selector} .segdemo-legend > div").all():
         spans = row.locator("span").all_inner_texts()
         rows.append((spans[1].strip(), float(spans[2].strip().rstrip("%"))))
     return rows
@@ -200,3 +204,98 @@ def test_twelve_shapes_in_one_minute_with_the_defaults(page, tmp_path, weights_d
     assert run["recipe"]["crop"] == [128, 128] and run["recipe"]["minutes"] == 1
     assert 60 <= run["training"]["seconds"] < 75, run["training"]["seconds"]
     assert run["metrics"]["val"]["miou"] >= 0.8, run["metrics"]["val"]["miou"]
+
+
+# ----------------------------------------------------------------------------- issue 11: what the network sees
+
+REVIEW_DESKTOP = {"width": 1280, "height": 900}
+TABS = {"Segment": "#segment-button", "Live": "#clip-button", "Compare & look inside": "#compare-button",
+        "Train": "#start", "Evaluate": "#eval-button"}  # each tab, and something only that tab shows
+
+
+def click_example(page, n):
+    """Click the n-th example of the Segment tab and wait for its mask."""
+    before = image_src(page, "#mask")
+    page.locator("#seg-examples button").filter(has=page.locator("img")).nth(n).click()
+    wait_new_image(page, "#mask", before)
+
+
+def click_image(page, selector, fx, fy):
+    """Click the picture in selector at a fraction (fx, fy) of its width and height (scrolled into view)."""
+    picture = page.locator(f"{selector} img").first
+    box = picture.bounding_box()
+    picture.click(position={"x": fx * box["width"], "y": fy * box["height"]})
+
+
+def test_an_example_shows_its_truth_error_map_scores_and_a_pixel_probe(page, app_url, screenshots):
+    page.set_viewport_size(REVIEW_DESKTOP)
+    click_example(page, 2)  # EXAMPLE, the third frame
+    wait_new_image(page, "#truth", "")
+    wait_new_image(page, "#error-map", "")
+    assert {r[0] for r in legend_rows(page, "#error-legend")} <= {"correct", "wrong", "void (not scored)"}
+    score = page.locator("#truth-score")
+    score.get_by_text("pixel accuracy").wait_for()
+    shown = re.search(r"mIoU (0\.\d{3}) · pixel accuracy (0\.\d{3})", score.inner_text())
+    api = Client(app_url, verbose=False).predict(handle_file(str(EXAMPLE)), "camvid-fcn8s", 0.5, CONFIDENCE,
+                                                api_name="/segment")[13]  # the same frame's scores, by the API
+    assert shown and f"mIoU **{shown.group(1)}** · pixel accuracy **{shown.group(2)}**" in api
+    assert "most often taken for" in score.inner_text()
+    wait_new_image(page, "#sticker", "")
+
+    click_image(page, "#mask", 0.5, 0.8)  # the road, low in the frame
+    page.locator("#probe img").wait_for()
+    probe = page.locator("#probe-text").inner_text()
+    assert re.search(r"Pixel x=\d+, y=\d+: the model says \w+ \([01]\.\d\d\); the truth is \w+", probe), probe
+    shoot(page, screenshots, "review-segment-desktop", viewport=True)
+
+    page.get_by_label("region I click").check()  # the sticker keeps the clicked region of the clicked class
+    before = image_src(page, "#sticker")
+    click_image(page, "#overlay", 0.5, 0.8)
+    wait_new_image(page, "#sticker", before)
+    clicked = re.search(r"the model says (\w+)", page.locator("#probe-text").inner_text()).group(1)
+    assert page.locator("#sticker-class input").input_value() == clicked
+
+    page.set_viewport_size(PHONE)
+    page.wait_for_timeout(500)
+    load_all_images(page)
+    shoot(page, screenshots, "review-segment-phone", viewport=True)
+
+
+def test_a_photo_unlike_camvid_gets_the_class_list_and_the_hint(page, tmp_path):
+    astronaut = tmp_path / "astronaut.png"
+    Image.fromarray(pictures.astronaut()).save(astronaut)
+    assert "camvid-fcn8s knows 11 classes: Sky, Building" in page.locator("#seg-knows").inner_text()
+    page.locator("#photo input[type=file]").set_input_files(str(astronaut))
+    page.locator("#seg-hint").get_by_text("may be unlike anything camvid-fcn8s learned from").wait_for()
+    assert "No truth for this photo" in page.locator("#truth-score").inner_text()
+
+
+def test_a_bad_upload_is_one_message_not_a_badge_on_every_panel(page, tmp_path):
+    fake = tmp_path / "holiday.png"
+    fake.write_text("not a picture")
+    page.locator("#photo input[type=file]").set_input_files(str(fake))
+    page.get_by_text("holiday.png: not an image file").first.wait_for()  # the message, once
+    page.wait_for_timeout(500)  # (badges would come with it)
+    assert page.locator("[data-testid=status-tracker] span.error:visible").count() == 0
+
+
+def test_every_tab_is_one_tap_away_on_a_phone(browser, app_url):
+    context = browser.new_context(viewport=PHONE)
+    page = context.new_page()
+    page.set_default_timeout(SLOW)
+    page.goto(app_url)
+    wait_idle(page)
+    try:
+        for name, content in TABS.items():
+            page.get_by_role("tab", name=name, exact=True).click(timeout=5000)  # none behind a "..." menu
+            page.locator(content).wait_for(state="visible")
+        page.get_by_role("tab", name="Segment", exact=True).click()
+        # The model's name stops before the dropdown's arrow.
+        text_end, arrow = page.evaluate("""() => {
+            const input = document.querySelector('#seg-model input');
+            const icon = document.querySelector('#seg-model .icon-wrap');
+            return [input.getBoundingClientRect().right - parseFloat(getComputedStyle(input).paddingRight),
+                    icon.getBoundingClientRect().left]; }""")
+        assert text_end <= arrow, f"the name runs to {text_end:.0f} px, the arrow starts at {arrow:.0f} px"
+    finally:
+        context.close()

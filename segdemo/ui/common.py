@@ -24,26 +24,61 @@ from ..metrics import format_score
 
 EXAMPLES_DIR = Path(__file__).resolve().parent.parent.parent / "examples"
 EXAMPLES = sorted(str(p) for p in EXAMPLES_DIR.glob("*.png"))
+EXAMPLE_TRUTH_DIR = EXAMPLES_DIR / "truth"  # each example's CamVid label mask, under the same name
 MAX_LOADED_MODELS = 8  # Segmenters kept in memory (least recently used dropped first)
 DISPLAY_MAX_SIDE = 1600  # larger photos are shrunk before segmenting, to keep the page fast
 CLASS_COLUMNS = ("class", "IoU", "accuracy", "Dice", "pixels")
 SEG_QUEUE = {"concurrency_id": "segment", "concurrency_limit": 2}  # model runs: at most two at once
 VIEW_QUEUE = {"concurrency_id": "view", "concurrency_limit": 4, "show_progress": "hidden"}  # no model run
+CHECK_QUEUE = {"concurrency_id": "check", "concurrency_limit": None, "show_progress": "hidden"}  # see checked
 PRIVATE = {"api_visibility": "private"}  # UI-only events: not API endpoints
 # Events that take a photo: the handler gets gradio's checked upload (FileData) and reads it itself, so
 # that a file that is not an image is named in the error (gradio's own preprocessing opens it with PIL).
 PHOTO_EVENT = {"preprocess": False}
+# The temporary folder each upload is unpacked into (dataset_folders), as messages name it: in a full path,
+# or as the folder of a report's 'folder/name'. user_text leaves it out: the user's own names stay.
+TEMP_PREFIX = "segdemo-upload-"
+TEMP_FOLDER = re.compile(rf"(?:{re.escape(tempfile.gettempdir())}/)?{TEMP_PREFIX}[A-Za-z0-9_]+/")
+
+
+def user_error(message):
+    """A gr.Error for a user's mistake: shown on the page, with no traceback in the server log (it is no bug);
+    temporary folder names in the message are left out (see user_text)."""
+    return gr.Error(user_text(message), print_exception=False)
+
+
+def user_text(text):
+    """A message without the app's temporary folders: '/tmp/segdemo-upload-x1y2/images/a.png' -> 'images/a.png'."""
+    return TEMP_FOLDER.sub("", str(text))
 
 
 @contextlib.contextmanager
 def user_errors():
-    """Turn segdemo's user-facing errors (InputError, ModelFileError, ValueError) into gr.Error."""
+    """Turn segdemo's user-facing errors (InputError, ModelFileError, ValueError) into user_error."""
     try:
         yield
     except gr.Error:
         raise
     except ValueError as err:  # InputError and ModelFileError are ValueErrors
-        raise gr.Error(str(err).strip() or err.__class__.__name__) from None
+        raise user_error(str(err).strip() or err.__class__.__name__) from None
+
+
+def checked(trigger, check, inputs, **kwargs):
+    """Start an action with its check: trigger(check, inputs) with no outputs, for the event that does the work
+    to follow with .success. gradio marks every output of a failed event with an "Error" badge; a mistake found
+    by the check is the action's one message instead. The check goes through the queue (CHECK_QUEUE): gradio 6
+    shows no message at all for a failed event outside it.
+
+    Args:
+        trigger: an event listener, e.g. button.click or the .then of an event.
+        check: a quick function of the inputs that raises gr.Error (user_error) for a mistake.
+        inputs: the work's inputs (or the first of them).
+        **kwargs: more event options (e.g. PHOTO_EVENT).
+
+    Returns:
+        The check's event (a UI-only event, not an API endpoint).
+    """
+    return trigger(check, inputs, None, **CHECK_QUEUE, **PRIVATE, **kwargs)
 
 
 def arch_label(arch):
@@ -93,10 +128,10 @@ def checked_model(name):
     """The manifest of a model the picker lists; gr.Error for anything else (typed or sent by the API)."""
     manifests = {m["name"]: m for m in store.list_models()}
     if not manifests:
-        raise gr.Error("No models in the weights folder yet: train one in the Train tab.")
+        raise user_error("No models in the weights folder yet: train one in the Train tab.")
     if not isinstance(name, str) or name not in manifests:
         shown = repr(name)[:80]
-        raise gr.Error(f"Unknown model {shown}: choose one of {', '.join(sorted(manifests))}.")
+        raise user_error(f"Unknown model {shown}: choose one of {', '.join(sorted(manifests))}.")
     return manifests[name]
 
 
@@ -193,26 +228,61 @@ def photo(value=None, **kwargs):
     return gr.Image(value, type="filepath", **kwargs)
 
 
+def uploaded(payload, default="image"):
+    """An upload (gradio's checked FileData dict, or a path) -> (source: a path or the bytes of a data URL, or
+    None when there is nothing; the file name the user knows)."""
+    if not isinstance(payload, dict):
+        return payload or None, Path(payload).name if payload else default
+    url, path = payload.get("url") or "", payload.get("path")
+    name = Path(payload.get("orig_name") or path or default).name
+    if not url.startswith("data:"):
+        return path or None, name
+    try:  # some webcam and clipboard captures
+        return base64.b64decode(url.split(",", 1)[1], validate=True), name
+    except (IndexError, binascii.Error):
+        raise user_error(f"{name}: not a readable image (a broken data URL).") from None
+
+
 def read_photo(payload):
-    """An uploaded photo (gradio's checked FileData dict, or a path) -> (RGB uint8, file name), with
-    segdemo's checks (EXIF, CMYK, 16-bit, size); gr.Error naming the file for anything else."""
-    if isinstance(payload, dict):
-        url, path = payload.get("url") or "", payload.get("path")
-        name = Path(payload.get("orig_name") or path or "image").name
-        if url.startswith("data:"):  # some webcam and clipboard captures
-            try:
-                source = base64.b64decode(url.split(",", 1)[1], validate=True)
-            except (IndexError, binascii.Error):
-                raise gr.Error(f"{name}: not a readable image (a broken data URL).") from None
-        else:
-            source = path
-    else:
-        source = payload
-        name = Path(payload).name if payload else "image"
+    """An uploaded photo (see uploaded) -> (RGB uint8, file name), with segdemo's checks (EXIF, CMYK, 16-bit,
+    size); gr.Error naming the file for anything else."""
+    source, name = uploaded(payload)
     if not source:
-        raise gr.Error("Upload, paste or capture an image first, or click one of the examples.")
+        raise user_error("Upload, paste or capture an image first, or click one of the examples.")
     with user_errors():
         return files.read_image(source, name=name), name
+
+
+def read_truth(payload, size, manifest):
+    """An uploaded truth mask (see uploaded) for a photo of size (H, W) -> (H, W) labels of the model's
+    classes (files.read_mask's checks), or None when there is none; gr.Error naming the file."""
+    source, name = uploaded(payload, default="mask")
+    if not source:
+        return None
+    with user_errors():
+        labels, _ = files.read_mask(source, len(manifest["classes"]), manifest.get("ignore_index"), name=name)
+    if labels.shape != tuple(size):
+        raise user_error(f"{name}: the truth mask is {labels.shape[1]}x{labels.shape[0]} but the photo is "
+                         f"{size[1]}x{size[0]}: give the mask of this photo.")
+    return labels
+
+
+def example_truth(name, rgb, manifest):
+    """The CamVid truth of an example frame (examples/truth/NAME) when `rgb` holds that example's pixels and the
+    model has CamVid's classes; else None."""
+    example, truth = EXAMPLES_DIR / Path(name).name, EXAMPLE_TRUTH_DIR / Path(name).name
+    if tuple(manifest["classes"]) != data.CAMVID_CLASSES or not (example.is_file() and truth.is_file()):
+        return None
+    if not np.array_equal(files.read_image(example), rgb):  # the same name, another photo
+        return None
+    return files.read_mask(truth, len(data.CAMVID_CLASSES), data.CAMVID_IGNORE)[0]
+
+
+def resize_labels(labels, size):
+    """A label map resized to (H, W) by nearest neighbour (labels stay labels)."""
+    if labels.shape == tuple(size):
+        return labels
+    return cv2.resize(labels, (size[1], size[0]), interpolation=cv2.INTER_NEAREST)
 
 
 def shrink(rgb):
@@ -234,50 +304,54 @@ def safe_filename(text):
 
 
 def dataset_upload(prefix):
-    """Image and mask uploads, as folders or as zips: (image files, mask files, image zip, mask zip)."""
+    """Image and mask uploads, as folders or as zips: (image files, mask files, image zip, mask zip).
+    Their file lists are styled by the app's .segdemo-files CSS (room for the names, two boxes side by side)."""
     with gr.Tabs():
         with gr.Tab("Folders"):
             with gr.Row():
                 image_files = gr.File(label="Image folder", file_count="directory", height=140,
-                                      elem_id=f"{prefix}-image-folder")
+                                      elem_id=f"{prefix}-image-folder", elem_classes="segdemo-files")
                 mask_files = gr.File(label="Mask folder", file_count="directory", height=140,
-                                     elem_id=f"{prefix}-mask-folder")
+                                     elem_id=f"{prefix}-mask-folder", elem_classes="segdemo-files")
         with gr.Tab("Zip files"):
             with gr.Row():
                 image_zip = gr.File(label="Images (.zip)", file_types=[".zip"], height=140,
-                                    elem_id=f"{prefix}-image-zip")
+                                    elem_id=f"{prefix}-image-zip", elem_classes="segdemo-files")
                 mask_zip = gr.File(label="Masks (.zip)", file_types=[".zip"], height=140,
-                                   elem_id=f"{prefix}-mask-zip")
+                                   elem_id=f"{prefix}-mask-zip", elem_classes="segdemo-files")
     return image_files, mask_files, image_zip, mask_zip
 
 
-def _one_source(folder_files, zip_file, what):
-    """Which upload holds the images (or masks): ('folder', files) or ('zip', path)."""
+def one_source(folder_files, zip_file, what):
+    """Which upload holds the images (or masks): ('folder', files) or ('zip', path); gr.Error for none or both."""
     if folder_files and zip_file:
-        raise gr.Error(f"Give the {what} either as a folder or as a zip, not both: clear one of them.")
+        raise user_error(f"Give the {what} either as a folder or as a zip, not both: clear one of them.")
     if zip_file:
         return "zip", zip_file
     if folder_files:
         return "folder", folder_files
-    raise gr.Error(f"Upload the {what}: a folder (choose the folder) or a zip file.")
+    raise user_error(f"Upload the {what}: a folder (choose the folder) or a zip file.")
 
 
 @contextlib.contextmanager
 def dataset_folders(image_files, mask_files, image_zip, mask_zip):
     """(image folder, mask folder) on disk for uploaded folders or zips; removed when the block ends.
 
-    A folder upload arrives as a list of files; they are linked into a fresh temporary folder.
-    A zip is extracted safely by files.extracted_zip.
+    Each is a folder named as the user knows it, inside a fresh temporary folder (TEMP_PREFIX, which
+    user_text leaves out of messages): 'images.zip' for a zip (extracted safely by files.safe_extract_zip),
+    'images' or 'masks' for a folder upload, whose files arrive as a list and are linked into it.
     """
-    sources = [_one_source(image_files, image_zip, "images"), _one_source(mask_files, mask_zip, "masks")]
+    sources = [one_source(image_files, image_zip, "images"), one_source(mask_files, mask_zip, "masks")]
     with contextlib.ExitStack() as stack:
         folders = []
-        for kind, source in sources:
+        for (kind, source), what in zip(sources, ("images", "masks")):
+            root = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix=TEMP_PREFIX)))
             if kind == "zip":
                 with user_errors():
-                    folders.append(stack.enter_context(files.extracted_zip(source)))
+                    folders.append(files.safe_extract_zip(source, root / Path(source).name))
                 continue
-            folder = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="segdemo-upload-")))
+            folder = root / what
+            folder.mkdir()
             for path in source:
                 target = folder / Path(path).name
                 if target.exists():
@@ -291,9 +365,12 @@ def dataset_folders(image_files, mask_files, image_zip, mask_zip):
 
 
 def check_report(image_dir, mask_dir, classes, ignore):
-    """files.check_dataset with the class names (if any); InputError -> gr.Error."""
+    """files.check_dataset with the class names (if any), its lines in user_text; InputError -> user_error."""
     with user_errors():
-        return files.check_dataset(image_dir, mask_dir, ignore_index=ignore, class_names=list(classes) or None)
+        report = files.check_dataset(image_dir, mask_dir, ignore_index=ignore, class_names=list(classes) or None)
+    for lines in (report.notes, report.warnings, report.errors):
+        lines[:] = [user_text(line) for line in lines]
+    return report
 
 
 def class_names(text):

@@ -1,15 +1,18 @@
-"""The Compare & look inside tab: every model on one photo, one FCN's stages, model cards."""
+"""The Compare & look inside tab: every model on one photo (beside an example's truth), one FCN's stages,
+model cards."""
 import html
 from pathlib import Path
 
 import gradio as gr
+import numpy as np
 import pandas as pd
 
-from .. import store, viz
+from .. import data, store, viz
 from ..metrics import format_score
 from ..models.summary import PROBE_SIDE, layer_rows
-from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, per_class_table, photo,
-                     read_photo, run_outcome, shrink, start_text, summary_markdown, user_errors, val_miou)
+from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, checked,
+                     checked_model, example_truth, per_class_table, photo, read_photo, run_outcome, shrink,
+                     start_text, summary_markdown, user_error, user_errors, val_miou)
 
 LAYER_COLUMNS = ("layer", "type", "output shape", "params")
 SKIP_TEXT = """
@@ -62,6 +65,30 @@ def model_card_markdown(manifest, params):
     return "\n".join(lines)
 
 
+def masks_legend(shown):
+    """One legend for many masks: per class set and palette, the classes found in any of them, with their share.
+
+    Args:
+        shown: (segmenter, (H, W) labels) of every mask shown.
+
+    Returns:
+        HTML: viz.legend_html of each set, headed by its models' names when there are several sets.
+    """
+    groups = {}  # (classes, palette) -> (segmenter, names, [labels])
+    for segmenter, labels in shown:
+        key = (segmenter.classes, segmenter.palette.tobytes())
+        _, names, maps = groups.setdefault(key, (segmenter, [], []))
+        names.append(segmenter.name)
+        maps.append(labels.ravel())
+    parts = []
+    for segmenter, names, maps in groups.values():
+        entries = viz.legend(np.concatenate(maps)[None], segmenter.classes, segmenter.palette)  # (1, N): all shown
+        head = f"<p><strong>{html.escape(', '.join(dict.fromkeys(names)))}</strong></p>" if len(groups) > 1 else ""
+        parts.append(head + viz.legend_html(entries))
+    return ('<div style="max-width:28em"><p style="margin:0 0 .3em 0"><em>Colours of the masks above (share: over '
+            'all of them)</em></p>' + "".join(parts) + "</div>")
+
+
 class CompareTab:
     """The tab's layout (built in __init__, inside a gr.Tab) and its handlers."""
 
@@ -84,8 +111,10 @@ class CompareTab:
                                              label="FCN to look inside")
                 run = gr.Button("Compare", variant="primary", elem_id="compare-button")
                 table = gr.Markdown()
-        gallery = gr.Gallery(label="Every model on the same photo", format="png", columns=4, height=310,
-                             object_fit="contain", elem_id="compare-gallery", elem_classes="segdemo-gallery")
+        gallery = gr.Gallery(label="Every model on the same photo (and its truth, for an example)", format="png",
+                             columns=5, height=310, object_fit="contain", elem_id="compare-gallery",
+                             elem_classes="segdemo-gallery")
+        legend = gr.HTML(elem_id="compare-legend")
         gr.Markdown(SKIP_TEXT)
         gr.Markdown(FCN_INSIDE_TEXT)
         stages = gr.Gallery(label="Inside the FCN: stride 32 → 16 → 8", format="png", columns=3, height=380,
@@ -99,19 +128,35 @@ class CompareTab:
             card_layers = gr.Dataframe(headers=list(LAYER_COLUMNS), interactive=False, max_height=420,
                                        label=f"Layers (output shapes for a {PROBE_SIDE}x{PROBE_SIDE} photo)")
 
-        compare_io = dict(inputs=[image, self.models, self.fcn_model], outputs=[gallery, table, stages],
-                          concurrency_id="compare", concurrency_limit=1, **PHOTO_EVENT)
+        inputs = [image, self.models, self.fcn_model]
+        compare_io = dict(inputs=inputs, outputs=[gallery, table, stages, legend], concurrency_id="compare",
+                          concurrency_limit=1, **PHOTO_EVENT)
         self.card_io = dict(inputs=self.card_model, outputs=[card_text, card_layers, card_classes], **VIEW_QUEUE)
-        run.click(self.compare, **compare_io, api_name="compare")
+        checked(run.click, self.check, inputs, **PHOTO_EVENT).success(self.compare, **compare_io, api_name="compare")
         self.card_model.change(self.model_card, **self.card_io, api_name="model_card")
-        examples.load_input_event.then(self.compare, **compare_io, **PRIVATE)
+        checked(examples.load_input_event.then, self.check, inputs, **PHOTO_EVENT).success(
+            self.compare, **compare_io, **PRIVATE)
+
+    @staticmethod
+    def check_models(models, fcn_model):
+        """At least one model, every name listed; gr.Error for anything else."""
+        if not models:
+            raise user_error("Tick at least one model to compare.")
+        for name in [*models, fcn_model] if fcn_model else models:
+            checked_model(name)
+
+    def check(self, image, models, fcn_model):
+        """Compare's check (common.checked): a readable photo and check_models."""
+        read_photo(image)
+        self.check_models(models, fcn_model)
 
     def compare(self, image, models, fcn_model):
-        """The photo through every chosen model, then one FCN's stride-32/16/8 predictions."""
-        rgb, _ = shrink(read_photo(image)[0])
-        if not models:
-            raise gr.Error("Tick at least one model to compare.")
-        gallery, rows = [], []
+        """The photo through every chosen model (after its truth, for an example), then one FCN's stride-32/16/8
+        predictions; a legend for the masks' colours."""
+        photo_rgb, filename = read_photo(image)
+        self.check_models(models, fcn_model)
+        rgb, _ = shrink(photo_rgb)
+        gallery, rows, shown = [], [], []  # shown: (segmenter, labels) of every mask, for the legend
         for name in models:
             segmenter = self.shared.segmenters.get(name)
             with user_errors():
@@ -120,6 +165,7 @@ class CompareTab:
             gallery.append((viz.colorize(result.labels, result.palette),
                             f"{arch_label(segmenter.manifest.get('arch'))} · mIoU {format_score(miou, 2)} · "
                             f"{1000 * result.seconds:.0f} ms"))
+            shown.append((segmenter, result.labels))
             rows.append(f"| {name} | {format_score(miou, 3)} | {1000 * result.seconds:.0f} ms | "
                         f"{segmenter.model.count_params() / 1e6:.2f} M |")
         table = ("| model | val mIoU | time | parameters |\n"
@@ -131,7 +177,15 @@ class CompareTab:
             with user_errors():
                 for title, labels in segmenter.stages(rgb):
                     stages.append((viz.colorize(labels, segmenter.palette), title))
-        return gallery, table, stages
+                    shown.append((segmenter, labels))
+        for segmenter, _ in shown:  # the truth of an example, in the palette of the first CamVid model
+            truth = example_truth(filename, photo_rgb, segmenter.manifest)
+            if truth is not None:
+                gallery.insert(0, (viz.colorize(truth, segmenter.palette, ignore_index=data.CAMVID_IGNORE),
+                                   "Truth (CamVid labels) · black: void"))
+                shown.append((segmenter, truth))
+                break
+        return gallery, table, stages, masks_legend(shown)
 
     def model_card(self, name):
         """Model card: summary Markdown, layer table, per-class validation table."""

@@ -6,10 +6,12 @@ from matplotlib.figure import Figure
 
 from .. import viz
 from ..evaluation import evaluate, read_pairs
-from .common import (CLASS_COLUMNS, check_report, dataset_folders, dataset_upload, per_class_table,
-                     summary_markdown, user_errors)
+from .common import (CLASS_COLUMNS, PRIVATE, check_report, checked, checked_model, dataset_folders, dataset_upload,
+                     one_source, per_class_table, summary_markdown, user_error, user_errors)
 
 WORST_IMAGES = 3  # how many lowest-mIoU images to show
+WAITING = "Results appear here."
+CELL_FONT = 11  # pt: the confusion matrix's numbers, readable at the plot's width on the page
 
 
 def confusion_figure(cm, classes):
@@ -17,12 +19,13 @@ def confusion_figure(cm, classes):
     rows = cm.sum(axis=1, keepdims=True)
     norm = np.divide(cm, rows, out=np.zeros(cm.shape, np.float64), where=rows > 0)
     n = len(classes)
-    side = min(11.0, 3.0 + 0.55 * n)
-    fig = Figure(figsize=(side + 1.2, side), dpi=100, layout="constrained")
+    side = min(7.0, 2.5 + 0.4 * n)  # inches: near the size shown on the page, so CELL_FONT stays readable
+    fig = Figure(figsize=(side + 1.2, side + 0.4), dpi=100, layout="constrained")
     ax = fig.subplots()
     sns.heatmap(norm, ax=ax, vmin=0, vmax=1, cmap="viridis", square=True, annot=n <= 12, fmt=".2f",
-                annot_kws={"fontsize": 8}, xticklabels=classes, yticklabels=classes,
-                cbar_kws={"label": "share of the true class's pixels"})
+                annot_kws={"fontsize": CELL_FONT}, xticklabels=classes,
+                yticklabels=classes, cbar_kws={"label": "share of the true class's pixels"})
+    ax.set_title("Confusion matrix\n(each row, a true class, sums to 1)", fontsize=11)  # two lines: fits 2 classes
     ax.set_xlabel("predicted class")
     ax.set_ylabel("true class")
     ax.tick_params(axis="x", labelrotation=60)
@@ -46,16 +49,33 @@ class EvaluateTab:
                 uploads = dataset_upload("eval")
                 run = gr.Button("Evaluate", variant="primary", elem_id="eval-button")
             with gr.Column(scale=3, min_width=320):
-                summary = gr.Markdown("Results appear here.", elem_id="eval-summary")
+                summary = gr.Markdown(WAITING, elem_id="eval-summary")
                 table = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Per class", interactive=False,
                                      max_height=420)
         with gr.Row(equal_height=False):
-            plot = gr.Plot(label="Confusion matrix (each row sums to 1)", format="png", elem_id="eval-plot")
+            plot = gr.Plot(show_label=False, format="png", elem_id="eval-plot")  # its title is in the figure
             worst = gr.Gallery(label=f"The {WORST_IMAGES} hardest images: photo, truth, prediction",
                                format="png", columns=3, height=520, object_fit="contain", elem_id="eval-worst",
                                elem_classes="segdemo-gallery")
-        run.click(self.evaluate, [self.model, *uploads], [summary, table, plot, worst], api_name="evaluate",
-                  concurrency_id="evaluate", concurrency_limit=1)
+        outputs = [summary, table, plot, worst]
+        # The last results go first (they would stay under another model after a mistake), then the check;
+        # the evaluation's progress (or a late error, e.g. a data set that does not fit) shows on the summary.
+        cleared = run.click(self.clear, None, outputs, queue=False, show_progress="hidden", **PRIVATE)
+        checked(cleared.then, self.check, [self.model, *uploads]).success(
+            self.evaluate, [self.model, *uploads], outputs, api_name="evaluate", concurrency_id="evaluate",
+            concurrency_limit=1, show_progress_on=summary)
+
+    @staticmethod
+    def clear():
+        """Empty outputs, before an evaluation."""
+        return WAITING, None, None, None
+
+    @staticmethod
+    def check(model, image_files, mask_files, image_zip, mask_zip):
+        """Evaluate's check (common.checked): a listed model, the images and the masks given once each."""
+        checked_model(model)
+        one_source(image_files, image_zip, "images")
+        one_source(mask_files, mask_zip, "masks")
 
     def evaluate(self, model, image_files, mask_files, image_zip, mask_zip, progress=gr.Progress()):
         """Score a model on a labelled data set (evaluation.evaluate): metrics, confusion matrix, worst images."""
@@ -64,7 +84,7 @@ class EvaluateTab:
         with dataset_folders(image_files, mask_files, image_zip, mask_zip) as (image_dir, mask_dir):
             report = check_report(image_dir, mask_dir, classes, ignore)
             if not report.ok:
-                raise gr.Error("This data set does not fit the model: " + "; ".join(report.errors[:3]))
+                raise user_error("This data set does not fit the model: " + "; ".join(report.errors[:3]))
             def shown(k, path):
                 progress((k, report.n_pairs), desc=f"Segmenting {path.name}")
 

@@ -6,7 +6,7 @@ import cv2
 import gradio as gr
 
 from .. import video, viz
-from .common import PRIVATE, badges, progress_html, safe_filename, user_errors
+from .common import PRIVATE, badges, progress_html, safe_filename, user_error, user_errors
 
 LIVE_SECONDS = 120  # one viewer's stream, then the server ends it, so that no one holds the model for long
 LIVE_VIEWERS = 2  # streams served at once; more viewers take turns in the queue, frame by frame
@@ -94,7 +94,7 @@ class LiveTab:
     def video(self, clip, model, smooth, opacity, progress=gr.Progress()):
         """Segment a clip (video.segment_video): the overlay video, a status line and the downloads."""
         if not clip:
-            raise gr.Error("Upload a clip first (mp4, webm, avi or mov).")
+            raise user_error("Upload a clip first (mp4, webm, avi or mov).")
         segmenter = self.shared.segmenters.get(model)
         segmenter.warmup()
         stem = safe_filename(Path(clip).stem)

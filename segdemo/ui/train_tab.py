@@ -12,7 +12,7 @@ from ..choices import ARCH_LABELS, CLASS_WEIGHT_LABELS, LOSS_LABELS
 from ..metrics import format_score
 from .common import (PRIVATE, arch_label, check_report, class_names, dataset_folders, dataset_upload,
                      format_seconds, progress_html, report_markdown, run_outcome, start_text, summary_markdown,
-                     user_errors, val_miou)
+                     user_error, user_errors, val_miou)
 
 ORIGIN = "app"  # the manifest's "origin" of models trained here: only those may be retrained in place
 COMMAND = "app.py (Train tab)"  # the manifest's command line
@@ -45,7 +45,7 @@ def void_label(text):
     if text.lower() in ("", "none"):
         return None
     if not text.isdigit() or int(text) > 255:
-        raise gr.Error(f"The ignored (void) label must be a whole number 0..255 or empty, got {text[:20]!r}.")
+        raise user_error(f"The ignored (void) label must be a whole number 0..255 or empty, got {text[:20]!r}.")
     return int(text)
 
 
@@ -114,13 +114,13 @@ def train_config(name, classes, ignore, arch, budget, start_from, width, epochs,
         store.check_name(name)
     existing = {m["name"]: m for m in store.list_models()}
     if name in existing and existing[name].get("origin") != ORIGIN:
-        raise gr.Error(f"A model named {name!r} already exists and was not trained here: choose another name.")
+        raise user_error(f"A model named {name!r} already exists and was not trained here: choose another name.")
     start_from = "" if start_from == "none" else start_from
     if start_from not in ("", "auto"):
         if start_from not in existing:
-            raise gr.Error(f"There is no model {start_from!r} to start from: refresh the page.")
+            raise user_error(f"There is no model {start_from!r} to start from: refresh the page.")
         if existing[start_from].get("width") != float(width):
-            raise gr.Error(f"{start_from} has an encoder of width {existing[start_from].get('width')}, not "
+            raise user_error(f"{start_from} has an encoder of width {existing[start_from].get('width')}, not "
                            f"{float(width):g}: set that width under Advanced, or start from scratch.")
     with user_errors():
         return training.TrainConfig(
@@ -259,7 +259,7 @@ class TrainTab:
         with dataset_folders(image_files, mask_files, image_zip, mask_zip) as (image_dir, mask_dir):
             report = check_report(image_dir, mask_dir, classes, ignore)
             if not report.ok:
-                raise gr.Error("The data set has problems (see the report under Check): "
+                raise user_error("The data set has problems (see the report under Check): "
                                + "; ".join(report.errors[:3]))
             config.images, config.masks = str(image_dir), str(mask_dir)  # read at the run's start
             samples = []
@@ -307,7 +307,7 @@ class TrainTab:
         if error is not None:
             message = str(error) if isinstance(error, ValueError) else f"{error.__class__.__name__}: {error}"
             yield {**done, self.status: progress_html(0, "Training failed.")}
-            raise gr.Error(f"Training failed: {message}")
+            raise (user_error if isinstance(error, ValueError) else gr.Error)(f"Training failed: {message}")
         if run.path is None:
             yield {**done, self.status: progress_html(0, "Stopped before the first epoch ended."),
                    self.result: "**Nothing saved**: training stopped before the first epoch ended."}
