@@ -29,7 +29,8 @@ CROP_CHOICES = [("auto (the images' short side, at most 256)", "auto")] + [(f"{c
 
 def budget_minutes(budget):
     """A BUDGETS value -> TrainConfig.minutes (0: train for the epochs given)."""
-    return {"stop": UNTIL_STOP_MINUTES, "epochs": 0.0}.get(budget) or float(budget)
+    special = {"stop": UNTIL_STOP_MINUTES, "epochs": 0.0}
+    return special[budget] if budget in special else float(budget)
 
 
 def start_choices(manifests):
