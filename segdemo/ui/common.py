@@ -206,11 +206,15 @@ class Shared:
             self._device = infer.device()
         return self._device
 
-    def out_path(self, filename):
-        """A fresh path in the output folder with a readable file name."""
+    def out_folder(self):
+        """A fresh, empty folder inside the output folder."""
         folder = self.out_dir / uuid.uuid4().hex[:12]
         folder.mkdir()
-        return folder / filename
+        return folder
+
+    def out_path(self, filename):
+        """A fresh path in the output folder with a readable file name."""
+        return self.out_folder() / filename
 
     def warm_default(self):
         """Load and warm the default model, so that the first click is fast. Returns its name."""

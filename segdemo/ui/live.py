@@ -98,7 +98,7 @@ class LiveTab:
         segmenter = self.shared.segmenters.get(model)
         segmenter.warmup()
         stem = safe_filename(Path(clip).stem)
-        out_dir = self.shared.out_path(stem).parent  # a fresh folder of its own
+        out_dir = self.shared.out_folder()
         last = None
         with user_errors():
             for last in video.segment_video(clip, segmenter, out_dir, smooth=float(smooth), alpha=float(opacity),
