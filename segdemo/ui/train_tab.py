@@ -50,6 +50,11 @@ def void_label(text):
     return int(text)
 
 
+def until_stop(p):
+    """True for the Progress of a run that lasts until Stop (its budget is UNTIL_STOP_MINUTES)."""
+    return p.budget >= UNTIL_STOP_MINUTES * 60
+
+
 def progress_text(p, stopping):
     """'Epoch 2/5 · step 10/46 · loss 0.734 · best val mIoU 0.31 · 1 min 20 s left' (with a budget,
     'Epoch 2 · ...'; until Stop, '3 min 5 s so far')."""
@@ -60,7 +65,7 @@ def progress_text(p, stopping):
         parts.append(f"best val mIoU {max(h['val_miou'] or 0 for h in p.history):.3f}")
     if stopping:
         parts.append("stopping after this step...")
-    elif p.budget >= UNTIL_STOP_MINUTES * 60:
+    elif until_stop(p):
         parts.append(f"{format_seconds(p.seconds)} so far: press Stop to keep the best epoch")
     else:
         parts.append(f"{format_seconds(p.eta_seconds)} left")
@@ -69,7 +74,7 @@ def progress_text(p, stopping):
 
 def progress_fraction(p):
     """The bar's fill: the share done, or None (striped) for a run that lasts until Stop."""
-    return None if p.budget >= UNTIL_STOP_MINUTES * 60 else p.fraction
+    return None if until_stop(p) else p.fraction
 
 
 def crop_size(crop):
