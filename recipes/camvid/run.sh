@@ -3,11 +3,24 @@
 # resume state continues where it stopped (python -m segdemo train --resume), the others start.
 #   recipes/camvid/run.sh WEIGHTS_DIR [xseq|final]      (run from the repository root; nice it)
 # FCN-32s -> FCN-16s -> FCN-8s are staged as in the paper; SegNet starts from FCN-32s's encoder.
+# A run longer than one sitting carries its resume state in git, in recipes/camvid/checkpoint/:
+#   recipes/camvid/run.sh --save WEIGHTS_DIR     copies the running stage's state there to commit;
+# a stage without a state of its own in WEIGHTS_DIR starts from the one found there.
 set -euo pipefail
+carry=recipes/camvid/checkpoint
+if [ "${1:-}" = --save ]; then
+  dir=${2:?weights folder}
+  rm -rf "$carry"; mkdir -p "$carry"
+  cp "$dir"/.checkpoints/*.resume.json "$dir"/.checkpoints/*.resume.npz "$carry"/
+  ls -l "$carry"; exit
+fi
 dir=${1:?weights folder}; protocol=${2:-xseq}
 for arch in fcn32s fcn16s fcn8s segnet; do
   name=camvid-$protocol-$arch
   [ -f "$dir/$name.keras" ] && { echo "$name: done"; continue; }
+  if [ ! -f "$dir/.checkpoints/$name.resume.json" ] && [ -f "$carry/$name.resume.json" ]; then
+    mkdir -p "$dir/.checkpoints"; cp "$carry/$name".resume.* "$dir/.checkpoints/"
+  fi
   resume=(); [ -f "$dir/.checkpoints/$name.resume.json" ] && resume=(--resume)
   echo "$name: ${resume[*]:-start}"
   python -m segdemo train --recipe "recipes/camvid/$name.json" --weights-dir "$dir" --name "$name" "${resume[@]}" \
