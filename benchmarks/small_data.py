@@ -42,6 +42,10 @@ CONFIGS = {  # name: train options beyond the defaults
     "head-b4": ["--start-from", "camvid-fcn8s", "--batch-size", "4"],
     "head-enet-b4": ["--start-from", "camvid-fcn8s", "--loss", "weighted-ce", "--class-weights", "enet",
                      "--batch-size", "4"],
+    # beside today's defaults (the head start, weighted-ce with ENet's weights, batch 8)
+    "ce": ["--loss", "ce", "--class-weights", "none"],
+    "b4": ["--batch-size", "4"],
+    "ce-b4": ["--loss", "ce", "--class-weights", "none", "--batch-size", "4"],
 }
 
 

@@ -13,6 +13,7 @@ TTA = {  # test-time augmentation: the scales seen, and whether each is also see
     "flip": ((1.0,), True),
     "multiscale": ((0.75, 1.0, 1.25), True),
 }
+BF16_AGREEMENT = 0.99  # share of pixels whose bfloat16 label must be float32's for Segmenter.fastest to keep it
 MAX_SIDE = 2048  # images with a longer side are segmented in overlapping tiles
 TILE = 1024  # tile side, a multiple of STRIDE
 OVERLAP = 128  # context each tile sees beyond the part of it that is kept
@@ -27,6 +28,7 @@ class Segmentation:
     probs: (H, W, C) softmax probabilities: float32, or float16 for tiled (large) images.
     classes, palette: class names and (C, 3) uint8 colours from the model's manifest.
     seconds: wall time of the call.
+    confidence: (H, W) float32 max softmax probability per pixel.
     """
 
     labels: np.ndarray
@@ -34,11 +36,7 @@ class Segmentation:
     classes: tuple
     palette: np.ndarray
     seconds: float
-
-    @property
-    def confidence(self):
-        """(H, W) float32 max softmax probability per pixel."""
-        return self.probs.max(axis=-1).astype(np.float32)
+    confidence: np.ndarray
 
     def probe(self, y, x):
         """The class probabilities at pixel (y, x), from the stored probs: see viz.pixel_probs."""
@@ -103,7 +101,12 @@ class Segmenter:
                 total += p if s == 1 else tf.image.resize(p, size)
             return total / len(scales)  # (1, H, W, C)
 
-        self._probs = probs
+        @tf.function(input_signature=probs.input_signature)
+        def predict(x):
+            p = probs(x)[0]  # (H, W, C); labels and confidence in the same call, on every core
+            return p, tf.cast(tf.argmax(p, axis=-1), tf.uint8), tf.reduce_max(p, axis=-1)
+
+        self._probs, self._predict = probs, predict
 
     def probabilities(self, rgb):
         """Softmax probabilities of one image, in one model call (no tiling).
@@ -120,6 +123,27 @@ class Segmenter:
     def load(cls, name_or_path, weights_dir=None, tta="none", precision="float32"):
         """Load a model by name from the weights folder (or a path to NAME.keras), see store.load."""
         return cls(*store.load(name_or_path, weights_dir), tta=tta, precision=precision)
+
+    @classmethod
+    def fastest(cls, name_or_path, weights_dir=None, probe=None, agreement=BF16_AGREEMENT):
+        """Load a model in the fastest precision that gives its float32 labels: mixed bfloat16 where the CPU
+        has bfloat16 units (precision "auto") and, on `probe`, at least `agreement` of the pixels keep their
+        float32 label; float32 otherwise.
+
+        Args:
+            name_or_path, weights_dir: as for load.
+            probe: (H, W, 3) uint8 image to compare the labels on (default: a blank frame).
+            agreement: the share of pixels that must agree, in [0, 1].
+        """
+        from .precision import pick_precision
+
+        segmenter = cls.load(name_or_path, weights_dir)
+        if pick_precision("auto") != "bfloat16":
+            return segmenter
+        fast = cls(segmenter.model, segmenter.manifest, precision="bfloat16")
+        image = np.zeros((360, 480, 3), np.uint8) if probe is None else probe
+        same = float(np.mean(fast.segment(image).labels == segmenter.segment(image).labels))
+        return fast if same >= agreement else segmenter
 
     @property
     def confidence_reference(self):
@@ -165,9 +189,12 @@ class Segmenter:
         rgb = to_rgb(image)
         if rgb.shape[0] < 1 or rgb.shape[1] < 1:
             raise ValueError(f"image is empty: shape {rgb.shape}")
-        probs = self.probabilities(rgb) if max(rgb.shape[:2]) <= MAX_SIDE else self._predict_tiled(rgb)
-        labels = probs.argmax(axis=-1).astype(np.uint8)
-        return Segmentation(labels, probs, self.classes, self.palette, time.perf_counter() - start)
+        if max(rgb.shape[:2]) <= MAX_SIDE:
+            probs, labels, confidence = (v.numpy() for v in self._predict(np.asarray(rgb, np.float32)[None]))
+        else:
+            probs = self._predict_tiled(rgb)
+            labels, confidence = probs.argmax(axis=-1).astype(np.uint8), probs.max(axis=-1).astype(np.float32)
+        return Segmentation(labels, probs, self.classes, self.palette, time.perf_counter() - start, confidence)
 
     def evaluate(self, images, masks, ignore_index=None):
         """Score the model on labelled images at their full resolution.

@@ -308,6 +308,17 @@ def _even(rgb):
     return np.pad(rgb, ((0, h % 2), (0, w % 2), (0, 0)), mode="edge")
 
 
+def write_y4m(path, frames, fps=15):
+    """Frames (H, W, 3 RGB, even sides) as an uncompressed YUV4MPEG2 4:2:0 clip: the format Chromium's fake
+    camera plays (--use-file-for-fake-video-capture), for tests and benchmarks of the Live tab."""
+    h, w = frames[0].shape[:2]
+    with open(path, "wb") as f:
+        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
+        for rgb in frames:
+            f.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
+    return path
+
+
 class H264Writer:
     """An H.264 mp4 written one RGB frame at a time (PyAV, libx264, yuv420p, +faststart, no audio)."""
 

@@ -9,6 +9,7 @@ HxWx3 uint8 RGB, label maps are HxW integer class indices, probability maps are 
 Nothing here imports gradio or tensorflow; PNG is the only output format, so colours stay exact.
 """
 
+import functools
 import html
 from pathlib import Path
 
@@ -38,15 +39,25 @@ def colorize(labels, palette, ignore_index=None, ignore_color=(0, 0, 0)):
     Returns:
         HxWx3 uint8 RGB image.
     """
-    labels = as_label_map(labels)
-    palette = as_palette(palette)
-    known = (labels >= 0) & (labels < len(palette))
-    if ignore_index is not None:
-        known &= labels != ignore_index
-    out = np.empty(labels.shape + (3,), np.uint8)
-    out[...] = np.asarray(ignore_color, np.uint8)
-    out[known] = palette[labels[known]]
-    return out
+    lut, index = _color_lookup(labels, palette, ignore_index, ignore_color)
+    return lut[index]
+
+
+def palette_image(labels, palette, ignore_index=None, ignore_color=(0, 0, 0)):
+    """``colorize`` as a PIL palette ("P") image: the same exact colours, a third of the bytes to encode as PNG.
+
+    Args:
+        labels, palette, ignore_index, ignore_color: as for ``colorize``.
+
+    Returns:
+        PIL.Image in mode "P" (mode "RGB" for a palette of more than 255 colours).
+    """
+    lut, index = _color_lookup(labels, palette, ignore_index, ignore_color)
+    if len(lut) > 256:
+        return Image.fromarray(lut[index])
+    image = Image.fromarray(index.astype(np.uint8), "P")
+    image.putpalette(lut.tobytes())
+    return image
 
 
 def overlay(image, color, alpha=0.5, mask=None):
@@ -248,12 +259,11 @@ def heatmap(values, vmin=0.0, vmax=1.0, cmap="viridis"):
         raise ValueError(f"cmap must be one of {HEATMAP_CMAPS}, got {cmap!r}")
     if not vmin < vmax:
         raise ValueError(f"vmin must be < vmax, got vmin={vmin!r}, vmax={vmax!r}")
-    values = np.asarray(values, np.float64)
+    values = np.asarray(values)
     if values.ndim != 2:
         raise ValueError(f"values must be HxW, got shape {values.shape}")
-    t = np.nan_to_num((values - vmin) / (vmax - vmin), nan=0.0)
-    index = np.round(np.clip(t, 0.0, 1.0) * 255).astype(np.intp)
-    return _colormap_lut(cmap)[index]
+    t = np.nan_to_num((values.astype(np.float32) - vmin) * (255 / (vmax - vmin)), nan=0.0)  # NaN -> vmin
+    return _colormap_lut(cmap)[np.rint(np.clip(t, 0, 255)).astype(np.uint8)]
 
 
 def save_png(path, array):
@@ -282,6 +292,18 @@ def save_png(path, array):
     return atomic_write(path, lambda tmp: picture.save(tmp, format="PNG"))
 
 
+def _color_lookup(labels, palette, ignore_index, ignore_color):
+    """((N + 1, 3) uint8 colours, HxW indices into them) for colorize: row N paints void and unknown labels."""
+    labels = as_label_map(labels)
+    palette = as_palette(palette)
+    n = len(palette)
+    lut = np.vstack([palette, np.asarray(ignore_color, np.uint8)[None]])
+    if ignore_index is not None and 0 <= ignore_index < n:
+        lut[ignore_index] = lut[n]
+    return lut, np.where((labels >= 0) & (labels < n), labels, np.intp(n))  # one lookup, no boolean scatter
+
+
+@functools.cache
 def _colormap_lut(cmap):
     """(256, 3) uint8 lookup table of a matplotlib colour map."""
     table = matplotlib.colormaps[cmap](np.linspace(0.0, 1.0, 256))[:, :3]

@@ -31,6 +31,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from segdemo import video
 from synthetic import write_folder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -266,23 +267,11 @@ def copy_of_tiny(tiny_weights, tmp_path):
     return folder, store.sha256(folder / "tiny.keras")
 
 
-def write_y4m(path, frames, fps=15):
-    """Frames (H, W, 3 RGB, even sides) as a YUV4MPEG2 4:2:0 clip, the format Chromium's fake camera plays."""
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    with open(path, "wb") as f:
-        f.write(f"YUV4MPEG2 W{w} H{h} F{fps}:1 Ip A1:1 C420jpeg\n".encode())
-        for rgb in frames:
-            f.write(b"FRAME\n" + cv2.cvtColor(rgb, cv2.COLOR_RGB2YUV_I420).tobytes())
-    return path
-
-
 @pytest.fixture(scope="session")
 def fake_camera(tmp_path_factory):
     """A looping .y4m of the CamVid example frames, for Chromium's fake webcam."""
     frames = [np.asarray(Image.open(p).convert("RGB")) for p in sorted((REPO / "examples").glob("*.png"))]
-    return write_y4m(tmp_path_factory.mktemp("camera") / "street.y4m", frames)
+    return video.write_y4m(tmp_path_factory.mktemp("camera") / "street.y4m", frames)
 
 
 @pytest.fixture(scope="session")

@@ -32,9 +32,18 @@ ENDPOINTS = {"/segment", "/sticker", "/check_dataset", "/train", "/evaluate", "/
 
 
 def read_png(path):
-    """The pixels of a file that must be a PNG (checked by its signature, not its name)."""
+    """The pixels of a file that must be a PNG (checked by its signature, not its name), as shown: a palette
+    PNG's colours (RGB), a 1-bit PNG as 0/255."""
     data = Path(path).read_bytes()
     assert data.startswith(PNG_SIGNATURE), f"{path} is not a PNG: starts with {data[:8]!r}"
+    image = Image.open(io.BytesIO(data))
+    return np.asarray(image.convert({"P": "RGB", "1": "L"}.get(image.mode, image.mode)))
+
+
+def read_jpeg(path):
+    """The pixels of a file that must be a JPEG (the pictures only for the eye: overlay and heatmap)."""
+    data = Path(path).read_bytes()
+    assert data.startswith(b"\xff\xd8\xff"), f"{path} is not a JPEG: starts with {data[:8]!r}"
     return np.asarray(Image.open(io.BytesIO(data)))
 
 
@@ -120,11 +129,23 @@ def test_segment_serves_a_png_mask_in_the_model_palette_and_a_legend(segmented, 
     assert [m["caption"].split(" · ")[0] for m in maps] == names  # binary maps: largest first
     for m in maps:
         assert set(np.unique(read_png(m["image"]))) <= {0, 255}
-    assert read_png(overlay_path).shape == (360, 480, 3)
-    assert read_png(heat_path).shape == (360, 480, 3)
+    assert read_jpeg(overlay_path).shape == (360, 480, 3)
+    assert read_jpeg(heat_path).shape == (360, 480, 3)
     assert "Confidence" in heat_text
     assert "ms last run" in info and ("CPU" in info or "GPU" in info)
     assert sticker_class["value"] in names
+
+
+def test_segment_shows_the_mask_legend_and_overlay_first_then_everything(app_url):
+    job = Client(app_url, verbose=False).submit(handle_file(str(EXAMPLE)), "camvid-fcn8s", 0.5, CONFIDENCE,
+                                                api_name="/segment")
+    last = named(job.result())
+    first, complete = (named(o) for o in job.outputs())  # every update the page gets, in order
+    assert read_png(first["mask"]).tolist() == read_png(last["mask"]).tolist()
+    assert first["legend"] == last["legend"] and read_jpeg(first["overlay"]).shape == (360, 480, 3)
+    still_to_come = ("maps", "heat", "sticker_class", "truth", "error", "truth_score")
+    assert all(first[k] == {"__type__": "update"} for k in still_to_come)  # no change yet: the last photo's stay
+    assert all(complete[k] == last[k] for k in still_to_come) and last["maps"] and last["truth"]
 
 
 def test_an_example_comes_with_its_truth_error_map_and_scores(segmented, weights_dir):

@@ -145,6 +145,18 @@ def test_multiscale_tta_keeps_the_input_size(tiny_weights):
         Segmenter.load("tiny", tiny_weights, tta="rotate")
 
 
+def test_fastest_takes_bfloat16_where_the_cpu_has_it_and_the_labels_agree(tiny_weights, monkeypatch):
+    from segdemo import precision
+
+    image = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: False)
+    assert Segmenter.fastest("tiny", tiny_weights, probe=image).precision == "float32"
+    monkeypatch.setattr(precision, "cpu_has_bf16", lambda: True)
+    assert Segmenter.fastest("tiny", tiny_weights, probe=image, agreement=0.5).precision == "bfloat16"
+    # labels that must agree on more than every pixel never do: float32 stays
+    assert Segmenter.fastest("tiny", tiny_weights, probe=image, agreement=1.01).precision == "float32"
+
+
 def test_bfloat16_labels_agree_with_float32(tiny_weights):
     image = np.random.default_rng(2).integers(0, 256, (64, 96, 3), dtype=np.uint8)
     f32 = Segmenter.load("tiny", tiny_weights).segment(image)

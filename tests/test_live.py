@@ -78,7 +78,7 @@ def test_the_fake_camera_is_segmented_live(page, screenshots):
     page.wait_for_function("() => /[0-9.]+ frames\\/s/.test(document.querySelector('#live-stats').innerText)",
                            timeout=SLOW)  # two segmented frames came back
     stats = page.locator("#live-stats").inner_text()
-    assert "model " in stats and " ms" in stats and "360x270 px" in stats, stats
+    assert "model " in stats and " ms" in stats and "240x180 px" in stats, stats
     assert page.locator("#live-overlay img").count() == 1
     assert "Road" in page.locator("#live-legend").inner_text()
     page.screenshot(path=str(screenshots / "live-desktop.png"))

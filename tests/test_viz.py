@@ -1,5 +1,6 @@
 """Visualisation helpers on hand-drawn tiny arrays with exact expected values."""
 
+import io
 import itertools
 import json
 from pathlib import Path
@@ -38,6 +39,7 @@ from segdemo.viz import (
     legend,
     legend_html,
     overlay,
+    palette_image,
     pixel_probs,
     save_png,
 )
@@ -103,6 +105,18 @@ def test_colorize_exact_colours_and_void():
 def test_colorize_ignore_index_inside_palette_range():
     out = colorize(np.array([[0, 1]]), PALETTE, ignore_index=1)
     np.testing.assert_array_equal(out, [[[10, 20, 30], [0, 0, 0]]])
+
+
+def test_palette_image_has_colorizes_colours():
+    labels = np.array([[0, 1], [2, 255], [-1, 3]])
+    image = palette_image(labels, PALETTE, ignore_index=1, ignore_color=(1, 2, 3))
+    assert image.mode == "P"
+    np.testing.assert_array_equal(np.asarray(image.convert("RGB")),
+                                  colorize(labels, PALETTE, ignore_index=1, ignore_color=(1, 2, 3)))
+    buffer = io.BytesIO()
+    image.save(buffer, "png")  # what the app serves: the PNG decodes to the same colours
+    np.testing.assert_array_equal(np.asarray(Image.open(buffer).convert("RGB")), colorize(
+        labels, PALETTE, ignore_index=1, ignore_color=(1, 2, 3)))
 
 
 def test_overlay_blends_with_alpha_and_mask():

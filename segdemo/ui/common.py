@@ -2,6 +2,7 @@
 import base64
 import binascii
 import contextlib
+import filecmp
 import html
 import os
 import re
@@ -181,7 +182,7 @@ class Segmenters:
                     if hit and hit[0] == stamp:
                         self._items.move_to_end(name)
                         return hit[1]
-                segmenter = infer.Segmenter.load(name).warmup()
+                segmenter = infer.Segmenter.fastest(name, probe=example_photo()).warmup()
                 with self._lock:
                     self._items[name] = (stamp, segmenter)
                     self._items.move_to_end(name)
@@ -271,15 +272,21 @@ def read_truth(payload, size, manifest):
     return labels
 
 
-def example_truth(name, rgb, manifest):
-    """The CamVid truth of an example frame (examples/truth/NAME) when `rgb` holds that example's pixels and the
-    model has CamVid's classes; else None."""
+def example_truth(name, rgb, manifest, source=None):
+    """The CamVid truth of an example frame (examples/truth/NAME) when `rgb` holds that example's pixels (source,
+    the photo's file if known, holds its bytes, or its pixels match) and the model has CamVid's classes; else None."""
     example, truth = EXAMPLES_DIR / Path(name).name, EXAMPLE_TRUTH_DIR / Path(name).name
     if tuple(manifest["classes"]) != data.CAMVID_CLASSES or not (example.is_file() and truth.is_file()):
         return None
-    if not np.array_equal(files.read_image(example), rgb):  # the same name, another photo
+    same_file = isinstance(source, (str, Path)) and filecmp.cmp(source, example, shallow=False)
+    if not same_file and not np.array_equal(files.read_image(example), rgb):  # the same name, another photo
         return None
     return files.read_mask(truth, len(data.CAMVID_CLASSES), data.CAMVID_IGNORE)[0]
+
+
+def example_photo():
+    """The first example's pixels (a street scene to check a model's precision on), or None without examples."""
+    return files.read_image(EXAMPLES[0]) if EXAMPLES else None
 
 
 def resize_labels(labels, size):

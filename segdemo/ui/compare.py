@@ -12,7 +12,7 @@ from ..metrics import format_score
 from ..models.summary import PROBE_SIDE, layer_rows
 from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, checked,
                      checked_model, example_truth, per_class_table, photo, read_photo, run_outcome, shrink,
-                     start_text, summary_markdown, user_error, user_errors, val_miou)
+                     start_text, summary_markdown, uploaded, user_error, user_errors, val_miou)
 
 LAYER_COLUMNS = ("layer", "type", "output shape", "params")
 SKIP_TEXT = """
@@ -162,7 +162,7 @@ class CompareTab:
             with user_errors():
                 result = segmenter.segment(rgb)
             miou = val_miou(segmenter.manifest)
-            gallery.append((viz.colorize(result.labels, result.palette),
+            gallery.append((viz.palette_image(result.labels, result.palette),
                             f"{arch_label(segmenter.manifest.get('arch'))} · mIoU {format_score(miou, 2)} · "
                             f"{1000 * result.seconds:.0f} ms"))
             shown.append((segmenter, result.labels))
@@ -176,12 +176,12 @@ class CompareTab:
             segmenter = self.shared.segmenters.get(fcn_model)
             with user_errors():
                 for title, labels in segmenter.stages(rgb):
-                    stages.append((viz.colorize(labels, segmenter.palette), title))
+                    stages.append((viz.palette_image(labels, segmenter.palette), title))
                     shown.append((segmenter, labels))
         for segmenter, _ in shown:  # the truth of an example, in the palette of the first CamVid model
-            truth = example_truth(filename, photo_rgb, segmenter.manifest)
+            truth = example_truth(filename, photo_rgb, segmenter.manifest, uploaded(image)[0])
             if truth is not None:
-                gallery.insert(0, (viz.colorize(truth, segmenter.palette, ignore_index=data.CAMVID_IGNORE),
+                gallery.insert(0, (viz.palette_image(truth, segmenter.palette, ignore_index=data.CAMVID_IGNORE),
                                    "Truth (CamVid labels) · black: void"))
                 shown.append((segmenter, truth))
                 break

@@ -11,7 +11,7 @@ from .common import PRIVATE, badges, progress_html, safe_filename, user_error, u
 LIVE_SECONDS = 120  # one viewer's stream, then the server ends it, so that no one holds the model for long
 LIVE_VIEWERS = 2  # streams served at once; more viewers take turns in the queue, frame by frame
 STREAM_EVERY = 0.1  # seconds between the frames the browser sends (the model sets the real rate)
-FRAME_SIDES = [("Fast · 240 px", 240), ("Balanced · 360 px", 360), ("Detailed · 480 px", 480)]
+FRAME_SIDES = [("Fast · 240 px", 240), ("Balanced · 360 px", 360), ("Detailed · 480 px", 480)]  # Fast, the default: above 5 frames/s on a 2-core CPU (benchmarks/browser.py)
 FPS_WINDOW = 10  # frames the fps counter averages over
 VIDEO_QUEUE = {"concurrency_id": "video", "concurrency_limit": 1}  # one clip at a time: it takes every core
 
@@ -45,7 +45,7 @@ class LiveTab:
                 camera = gr.Image(label="Camera", sources=["webcam"], streaming=True, height=320,
                                   webcam_options=gr.WebcamOptions(mirror=False), elem_id="camera")
                 self.model = gr.Dropdown(choices, value=default, label="Model", elem_id="live-model")
-                side = gr.Radio(FRAME_SIDES, value=360, label="Frame size", elem_id="live-size",
+                side = gr.Radio(FRAME_SIDES, value=240, label="Frame size", elem_id="live-size",
                                 info="smaller frames: more frames per second, less detail")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity")
             with gr.Column(scale=1, min_width=300):

@@ -3,14 +3,14 @@ and a sticker out."""
 from pathlib import Path
 
 import gradio as gr
-import numpy as np
 from matplotlib.figure import Figure
+from PIL import Image
 
 from .. import cutout, metrics, viz
 from ..metrics import format_score
 from .common import (EXAMPLES, PHOTO_EVENT, PRIVATE, SEG_QUEUE, VIEW_QUEUE, badges, checked, checked_model,
-                     example_truth, photo, read_photo, read_truth, resize_labels, safe_filename, shrink, user_error,
-                     user_errors)
+                     example_truth, photo, read_photo, read_truth, resize_labels, safe_filename, shrink, uploaded,
+                     user_error, user_errors)
 
 HEAT_KINDS = ("confidence (max softmax)", "uncertainty (entropy)")
 REGIONS = ("whole class", "largest region", "region I click")  # what of the sticker's class is kept
@@ -98,13 +98,14 @@ class SegmentTab:
                 maps = gr.Gallery(label="One map per class found", format="png", columns=2, height=330,
                                   object_fit="contain", elem_id="binary-maps", elem_classes="segdemo-gallery")
             with gr.Column(scale=1, min_width=280):
-                overlay = gr.Image(label="Overlay (click a pixel)", format="png", interactive=False, height=300,
+                # The overlay and the heatmap are for the eye: JPEG, 1 ms to encode where PNG takes 40-70.
+                overlay = gr.Image(label="Overlay (click a pixel)", format="jpeg", interactive=False, height=300,
                                    elem_id="overlay")
                 opacity = gr.Slider(0, 1, value=0.5, step=0.05, label="Overlay opacity", elem_id="opacity",
                                     info="0 = photo only, 1 = mask only")
                 probe_text = gr.Markdown(PROBE_HINT, elem_id="probe-text")
                 probe = gr.Plot(show_label=False, format="png", visible=False, elem_id="probe")  # until a click
-                heat = gr.Image(label="Where is the model unsure?", format="png", interactive=False,
+                heat = gr.Image(label="Where is the model unsure?", format="jpeg", interactive=False,
                                 height=260, elem_id="confidence")
                 heat_kind = gr.Radio(list(HEAT_KINDS), value=HEAT_KINDS[0], show_label=False)
                 heat_text = gr.Markdown("Bright = sure, dark = unsure.")
@@ -152,12 +153,14 @@ class SegmentTab:
             self.sticker, **sticker_io, api_name="sticker")
         # The UI's own events: no API endpoints; a result-less sticker or an emptied photo changes nothing.
         segmented.then(self.sticker_auto, **sticker_io, **PRIVATE)
-        # An example brings its own truth: a mask given for another photo goes.
-        example = examples.load_input_event.then(lambda: None, None, truth_upload, queue=False,
-                                                 show_progress="hidden", **PRIVATE)
-        for trigger in (image.upload, self.model.input, truth_upload.upload, example.then):
-            auto = checked(trigger, self.check_auto, inputs, **PHOTO_EVENT).success(
-                self.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT)
+        automatic = [checked(trigger, self.check_auto, inputs, **PHOTO_EVENT).success(
+            self.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT)
+            for trigger in (image.upload, self.model.input, truth_upload.upload)]
+        # An example is one of ours, with no check to wait for; it brings its own truth (a mask given for
+        # another photo goes).
+        automatic.append(examples.load_input_event.then(
+            self.segment_example, inputs[:-1], [*outputs, truth_upload], **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT))
+        for auto in automatic:
             auto.then(self.sticker_auto, **sticker_io, **PRIVATE)
             auto.then(**fresh_probe)
         self.model.change(self.knows, self.model, knows, queue=False, show_progress="hidden", **PRIVATE)
@@ -186,7 +189,7 @@ class SegmentTab:
         labels = read_truth(truth, rgb.shape[:2], manifest)
         if labels is not None:
             return rgb, filename, manifest, labels, "your truth mask"
-        labels = example_truth(filename, rgb, manifest)
+        labels = example_truth(filename, rgb, manifest, uploaded(image)[0])
         return rgb, filename, manifest, labels, "its CamVid truth"
 
     def check(self, image, model, opacity, heat_kind, truth=None):
@@ -202,7 +205,11 @@ class SegmentTab:
         """Segment one photo: mask, legend, overlay, binary maps, confidence map and its caption, badges, the
         sticker class picker, the low-confidence hint; with a truth (an example's, or a mask given with the
         photo) the truth, its legend, the error map, its legend and this frame's scores; and the result kept
-        for re-blending, probes and stickers."""
+        for re-blending, probes and stickers.
+
+        A generator: the mask, its legend and the overlay go to the page first (the binary maps, the heatmap
+        and the truth follow in a second update), so that a click shows its answer without waiting for the
+        pictures further down; an API client gets the second, complete, update."""
         rgb, filename, manifest, truth, source = self.read_inputs(image, model, truth)
         rgb, note = shrink(rgb)
         segmenter = self.shared.segmenters.get(model)
@@ -211,21 +218,24 @@ class SegmentTab:
         truth = None if truth is None else resize_labels(truth, rgb.shape[:2])
         color = viz.colorize(result.labels, result.palette)
         entries = viz.legend(result.labels, result.classes, result.palette)
-        maps = [(m["mask"], f"{m['name']} · {100 * m['share']:.1f}%")
-                for m in viz.binary_maps(result.labels, result.classes)]
         state = {"image": rgb, "labels": result.labels, "color": color, "classes": result.classes,
-                 "palette": result.palette, "confidence": result.confidence, "entropy": viz.entropy(result.probs),
-                 "probs": result.probs.astype(np.float16), "truth": truth, "ignore": manifest.get("ignore_index"),
-                 "point": None, "stem": safe_filename(Path(filename).stem)}
+                 "palette": result.palette, "confidence": result.confidence, "probs": result.probs,
+                 "truth": truth, "ignore": manifest.get("ignore_index"), "point": None,
+                 "stem": safe_filename(Path(filename).stem)}
         h, w = rgb.shape[:2]
-        info = badges(self.shared.device, f"{1000 * result.seconds:.0f} ms last run", f"{w}x{h} px{note}")
+        info = badges(self.shared.device, "mixed bfloat16" if segmenter.precision == "bfloat16" else "",
+                      f"{1000 * result.seconds:.0f} ms last run", f"{w}x{h} px{note}")
         hint = unlike_text(float(state["confidence"].mean()), segmenter.confidence_reference, segmenter.name)
-        heat_image, heat_text = self.heat(state, heat_kind)
-        return (color, viz.legend_html(entries), viz.overlay(rgb, color, float(opacity)), maps,
-                heat_image, heat_text, info,
-                gr.update(choices=[e["name"] for e in entries], value=self.sticker_default(result)),
-                gr.update(value=hint, visible=bool(hint)),
-                *self.against_truth(truth, result, state["ignore"], source), state)
+        first = (viz.palette_image(result.labels, result.palette), viz.legend_html(entries),
+                 viz.overlay(rgb, color, float(opacity)))
+        # Updates (gr.update) only in the last yield: gradio sends an update's unchanged parts once.
+        yield *first, *(gr.skip(),) * 3, info, *(gr.skip(),) * 7, state
+        maps = [(Image.fromarray(m["mask"] > 0), f"{m['name']} · {100 * m['share']:.1f}%")  # 1-bit PNGs
+                for m in viz.binary_maps(result.labels, result.classes)]
+        yield (*first, maps, *self.heat(state, heat_kind), info,
+               gr.update(choices=[e["name"] for e in entries], value=self.sticker_default(result)),
+               gr.update(value=hint, visible=bool(hint)),
+               *self.against_truth(truth, result, state["ignore"], source), state)
 
     @staticmethod
     def against_truth(truth, result, ignore, source):
@@ -235,9 +245,9 @@ class SegmentTab:
         classes, palette = result.classes, result.palette
         errors = viz.error_labels(truth, result.labels, len(classes), ignore)
         cm = metrics.confusion_matrix(truth, result.labels, len(classes), ignore_index=ignore)
-        return (viz.colorize(truth, palette, ignore_index=ignore),
+        return (viz.palette_image(truth, palette, ignore_index=ignore),
                 viz.legend_html(viz.legend(truth, classes, palette)),
-                viz.colorize(errors, viz.ERROR_PALETTE),
+                viz.palette_image(errors, viz.ERROR_PALETTE),
                 viz.legend_html(viz.legend(errors, viz.ERROR_CLASSES, viz.ERROR_PALETTE)),
                 score_markdown(metrics.scores(cm, classes), metrics.mistaken_for(cm, classes), source))
 
@@ -250,8 +260,14 @@ class SegmentTab:
     def segment_auto(self, image, model, opacity, heat_kind, truth=None):
         """segment, for uploads and example clicks; a cleared image changes nothing."""
         if image is None:
-            return (gr.skip(),) * self.n_outputs
-        return self.segment(image, model, opacity, heat_kind, truth)
+            yield (gr.skip(),) * self.n_outputs
+            return
+        yield from self.segment(image, model, opacity, heat_kind, truth)
+
+    def segment_example(self, image, model, opacity, heat_kind):
+        """segment, for an example click: its truth is its own, and the truth mask input is cleared."""
+        for update in self.segment_auto(image, model, opacity, heat_kind):
+            yield *update, None
 
     def blend(self, state, opacity):
         """Re-blend the overlay from the last result (no model run)."""
@@ -264,7 +280,7 @@ class SegmentTab:
         if not state:
             return gr.skip(), gr.skip()
         if kind == HEAT_KINDS[1]:
-            values = state["entropy"]
+            values = viz.entropy(state["probs"])  # only when asked for: 30 ms of every click otherwise
             text = (f"Uncertainty: bright = unsure. Mean entropy {values.mean():.2f} "
                     f"(0 = certain, 1 = all classes equally likely).")
             return viz.heatmap(values, cmap="magma"), text
