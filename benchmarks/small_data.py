@@ -46,6 +46,8 @@ CONFIGS = {  # name: train options beyond the defaults
     "ce": ["--loss", "ce", "--class-weights", "none"],
     "b4": ["--batch-size", "4"],
     "ce-b4": ["--loss", "ce", "--class-weights", "none", "--batch-size", "4"],
+    "ce-dice": ["--loss", "ce-dice", "--class-weights", "none"],
+    "auto": ["--loss", "ce", "--class-weights", "auto"],  # ENet's weights where crops show part of an image
 }
 
 

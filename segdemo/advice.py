@@ -7,6 +7,7 @@ AUTO_CROP_MAX = 256  # the automatic crop: the images' short side, at most this,
 MIN_VAL_IMAGES = 2
 RARE_SHARE = 0.001  # a class under 0.1% of the labelled pixels is hard to learn
 PICTURE_LIKE_LABELS = 64  # masks with more distinct values than this look like pictures
+PART_OF_IMAGE = 0.5  # a crop under this share of an image's area shows a part of it (class_weighting)
 
 
 def auto_crop(sizes, largest=AUTO_CROP_MAX):
@@ -22,6 +23,28 @@ def auto_crop(sizes, largest=AUTO_CROP_MAX):
     short = min((min(w, h) for w, h in sizes), default=largest)
     side = max(STRIDE, min(largest, short) // STRIDE * STRIDE)
     return side, side
+
+
+def class_weighting(sizes, crop):
+    """What class_weights "auto" means for a data set: "enet" when the training crop shows a part of each image
+    (under PART_OF_IMAGE of the median image's area), else "none".
+
+    Measured on the small data sets (README, "Small data sets"): where crops are a part of large images, a
+    rare class is missing from most batches and ENet's weights made up for it (+0.06 and +0.29 test mIoU at
+    3 minutes); where a crop is the whole image every batch holds every class, and the weights only made
+    the model over-paint the rare ones (-0.05 and -0.01).
+
+    Args:
+        sizes: (width, height) pairs of the training images.
+        crop: the training crop (h, w).
+
+    Returns:
+        "enet" or "none".
+    """
+    areas = sorted(w * h for w, h in sizes)
+    if not areas:
+        return "none"
+    return "enet" if crop[0] * crop[1] < PART_OF_IMAGE * areas[len(areas) // 2] else "none"
 
 
 def training_warnings(sizes, class_pixels, crop=None, val_split=0.0, n_val=None, class_names=None,

@@ -3,11 +3,12 @@
 ARCHITECTURES = ("fcn32s", "fcn16s", "fcn8s", "segnet")  # models.build_model builds each
 ARCH_LABELS = {"fcn32s": "FCN-32s", "fcn16s": "FCN-16s", "fcn8s": "FCN-8s", "segnet": "SegNet"}
 FCN_ARCHS = ("fcn32s", "fcn16s", "fcn8s")
-LOSSES = ("ce", "weighted-ce", "dice", "focal")
+LOSSES = ("ce", "weighted-ce", "dice", "ce-dice", "focal")
 LOSS_LABELS = {"ce": "cross-entropy", "weighted-ce": "weighted cross-entropy", "dice": "Dice",
-               "focal": "focal"}
-CLASS_WEIGHTS = ("none", "median-frequency", "enet")
-CLASS_WEIGHT_LABELS = {"none": "none", "median-frequency": "median frequency (SegNet)",
+               "ce-dice": "cross-entropy + Dice (nnU-Net)", "focal": "focal"}
+CLASS_WEIGHTS = ("auto", "none", "median-frequency", "enet")  # auto: see advice.class_weighting
+CLASS_WEIGHT_LABELS = {"auto": "automatic: ENet's when the crop shows a part of each image, else none",
+                       "none": "none", "median-frequency": "median frequency (SegNet)",
                        "enet": "ENet (1 / ln(1.02 + share))"}
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")
 KEEP = ("best", "last")  # which epoch is saved: the best by val mIoU, or the last one (a fixed schedule)

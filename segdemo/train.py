@@ -41,8 +41,8 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_epochs: float = 1.0
-    loss: str = "weighted-ce"  # with ENet's weights: measured best on small data sets (README, "Small data sets")
-    class_weights: str = "enet"
+    loss: str = "ce"  # weighted by class_weights
+    class_weights: str = "auto"  # measured best on small data sets: see advice.class_weighting
     ignore_index: int = None  # the void label, excluded from loss and metrics (CamVid: 11)
     val_split: float = 0.15  # 0: no validation, train on every pair (keep must be "last")
     holdout: str = ""  # validate on the frames whose file stem matches this pattern, e.g. "0006R0_*"
@@ -124,16 +124,19 @@ def make_loss(kind, num_classes, ignore_index, class_weights=None):
         y = tf.clip_by_value(y, 0, num_classes - 1)
         logits = tf.cast(y_pred, tf.float32)
         count = tf.maximum(tf.reduce_sum(valid), 1.0)
-        if kind == "dice":
+        dice = 0.0
+        if kind in ("dice", "ce-dice"):  # soft Dice over the batch, per class, smoothed by 1
             probs = tf.nn.softmax(logits) * valid[..., None]
             onehot = tf.one_hot(y, num_classes) * valid[..., None]
             inter = tf.reduce_sum(probs * onehot, axis=(0, 1, 2))
             union = tf.reduce_sum(probs + onehot, axis=(0, 1, 2))
-            return 1.0 - tf.reduce_mean((2 * inter + 1.0) / (union + 1.0))
+            dice = 1.0 - tf.reduce_mean((2 * inter + 1.0) / (union + 1.0))
+            if kind == "dice":
+                return dice
         ce = tf.nn.sparse_softmax_cross_entropy_with_logits(y, logits)  # (B, H, W)
         if kind == "focal":  # Lin et al. 2017, gamma = 2
             ce = (1 - tf.exp(-ce)) ** 2 * ce
-        return tf.reduce_sum(ce * valid * tf.gather(weights, y)) / count
+        return tf.reduce_sum(ce * valid * tf.gather(weights, y)) / count + dice  # ce-dice: nnU-Net's sum
 
     return loss
 
@@ -182,6 +185,9 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     classes, train_set, val_set, notes = _load_data(config)
     if not config.crop:  # the recipe records the crop the run used
         config = replace(config, crop=advice.auto_crop([im.shape[1::-1] for im in train_set[0]]))
+    if config.class_weights == "auto":  # ... and the weighting
+        config = replace(config, class_weights=advice.class_weighting([im.shape[1::-1] for im in train_set[0]],
+                                                                      config.crop))
     if config.start_from == "auto":  # ... and the model it started from
         config = replace(config, start_from=head_start(config.width, weights_dir))
     n_classes = len(classes)

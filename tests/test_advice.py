@@ -1,4 +1,4 @@
-from segdemo.advice import auto_crop, training_warnings
+from segdemo.advice import auto_crop, class_weighting, training_warnings
 
 
 def report(size=(128, 128), class_pixels=None, n_pairs=12):
@@ -11,6 +11,15 @@ def test_the_automatic_crop_is_the_short_side_in_multiples_of_32_at_most_256():
     assert auto_crop([(300, 200), (640, 480)]) == (192, 192)
     assert auto_crop([(2000, 1500)]) == (256, 256)
     assert auto_crop([(20, 20)]) == (32, 32)
+
+
+def test_the_automatic_weighting_is_enet_only_where_a_crop_shows_part_of_an_image():
+    assert class_weighting([(512, 512)] * 3, (256, 256)) == "enet"  # a quarter of each micrograph
+    assert class_weighting([(2048, 1536)], (256, 256)) == "enet"
+    assert class_weighting([(128, 128)] * 12, (128, 128)) == "none"  # the whole image
+    assert class_weighting([(256, 192)] * 5, (192, 192)) == "none"  # three quarters of it
+    assert class_weighting([(64, 64), (1024, 1024), (1024, 1024)], (64, 64)) == "enet"  # the median image's area
+    assert class_weighting([], (64, 64)) == "none"
 
 
 def test_a_sound_setup_gets_no_warning():

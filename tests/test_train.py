@@ -89,7 +89,7 @@ def test_loss_ignores_void_pixels():
     assert float(loss(y_good, logits)) < 0.01 < float(loss(y_bad, logits))
 
 
-@pytest.mark.parametrize("kind", ["weighted-ce", "dice", "focal"])
+@pytest.mark.parametrize("kind", ["weighted-ce", "dice", "ce-dice", "focal"])
 def test_every_loss_is_finite_and_lower_for_the_right_answer(kind):
     import tensorflow as tf
 
@@ -276,10 +276,13 @@ def test_the_automatic_head_start_is_the_default_model_at_its_width(synthetic_fo
     assert manifest["recipe"]["start_from"] == store.DEFAULT_MODEL and manifest["training"]["init_layers_copied"]
 
 
-def test_the_automatic_crop_follows_the_image_size(tmp_path):
+def test_the_automatic_crop_and_weighting_follow_the_image_size(tmp_path):
     images, masks = write_folder(tmp_path / "d", n=4, size=(100, 150))
     _, manifest = train(tiny_config(images, masks, crop=(), epochs=1), "m", tmp_path / "w")
     assert manifest["recipe"]["crop"] == [96, 96]
+    assert manifest["recipe"]["class_weights"] == "none"  # the crop shows 61% of each image
+    _, manifest = train(tiny_config(images, masks, epochs=1), "m", tmp_path / "w")  # a 64x64 crop: 27%
+    assert manifest["recipe"]["class_weights"] == "enet"
 
 
 def test_a_setup_pitfall_is_printed_and_kept_in_the_manifest(synthetic_folder, tmp_path, capsys):

@@ -8,7 +8,7 @@ import pandas as pd
 
 from .. import advice, files, store, viz
 from .. import train as training
-from ..choices import ARCH_LABELS, CLASS_WEIGHT_LABELS, LOSS_LABELS
+from ..choices import ARCH_LABELS, CLASS_WEIGHT_LABELS, CLASS_WEIGHTS, LOSS_LABELS, LOSSES
 from ..metrics import format_score
 from .common import (PRIVATE, arch_label, check_report, class_names, dataset_folders, dataset_upload,
                      format_seconds, progress_html, report_markdown, run_outcome, start_text, summary_markdown,
@@ -18,8 +18,8 @@ ORIGIN = "app"  # the manifest's "origin" of models trained here: only those may
 COMMAND = "app.py (Train tab)"  # the manifest's command line
 TRAIN_SAMPLES = 2  # validation images whose predictions refresh each epoch
 MAX_PLOT_POINTS = 400  # training loss curve points shown (older steps are thinned out)
-LOSS_CHOICES = [(LOSS_LABELS[k], k) for k in ("ce", "weighted-ce", "dice", "focal")]
-WEIGHT_CHOICES = [(CLASS_WEIGHT_LABELS[k], k) for k in ("none", "median-frequency", "enet")]
+LOSS_CHOICES = [(LOSS_LABELS[k], k) for k in LOSSES]
+WEIGHT_CHOICES = [(CLASS_WEIGHT_LABELS[k], k) for k in CLASS_WEIGHTS]
 BUDGETS = [("1 min", "1"), ("3 min", "3"), ("5 min", "5"), ("10 min", "10"), ("30 min", "30"),
            ("Until I press Stop", "stop"), ("Epochs (set under Advanced)", "epochs")]
 UNTIL_STOP_MINUTES = 24 * 60  # "until I press Stop": a day, the longest one viewer may hold the trainer
