@@ -7,7 +7,7 @@ LOSSES = ("ce", "weighted-ce", "dice", "ce-dice", "focal")
 LOSS_LABELS = {"ce": "cross-entropy", "weighted-ce": "weighted cross-entropy", "dice": "Dice",
                "ce-dice": "cross-entropy + Dice (nnU-Net)", "focal": "focal"}
 CLASS_WEIGHTS = ("auto", "none", "median-frequency", "enet")  # auto: see advice.class_weighting
-CLASS_WEIGHT_LABELS = {"auto": "automatic: ENet's when the crop shows a part of each image, else none",
+CLASS_WEIGHT_LABELS = {"auto": "automatic (by the crop)",
                        "none": "none", "median-frequency": "median frequency (SegNet)",
                        "enet": "ENet (1 / ln(1.02 + share))"}
 STRATEGIES = ("auto", "mirrored", "multiworker", "none")

@@ -226,8 +226,13 @@ class SegmentTab:
         info = badges(self.shared.device, "mixed bfloat16" if segmenter.precision == "bfloat16" else "",
                       f"{1000 * result.seconds:.0f} ms last run", f"{w}x{h} px{note}")
         hint = unlike_text(float(state["confidence"].mean()), segmenter.confidence_reference, segmenter.name)
-        first = (viz.palette_image(result.labels, result.palette), viz.legend_html(entries),
-                 viz.overlay(rgb, color, float(opacity)))
+        # The pictures sent twice go as files: gradio would rewrite a picture given as an image in its cache
+        # while the page still downloads it; a file it has already copied it leaves alone.
+        folder = self.shared.out_folder()
+        mask, shown = folder / f"{state['stem']}-mask.png", folder / f"{state['stem']}-overlay.jpg"
+        viz.palette_image(result.labels, result.palette).save(mask)
+        Image.fromarray(viz.overlay(rgb, color, float(opacity))).save(shown, quality=90)
+        first = (str(mask), viz.legend_html(entries), str(shown))
         # Updates (gr.update) only in the last yield: gradio sends an update's unchanged parts once.
         yield *first, *(gr.skip(),) * 3, info, *(gr.skip(),) * 7, state
         maps = [(Image.fromarray(m["mask"] > 0), f"{m['name']} · {100 * m['share']:.1f}%")  # 1-bit PNGs

@@ -177,7 +177,9 @@ class TrainTab:
                         lr = gr.Number(defaults.lr, label="Learning rate", minimum=1e-6, maximum=1.0)
                         loss = gr.Dropdown(LOSS_CHOICES, value=defaults.loss, label="Loss")
                         class_weights = gr.Dropdown(WEIGHT_CHOICES, value=defaults.class_weights,
-                                                    label="Class weighting", info="rare classes count more")
+                                                    label="Class weighting",
+                                                    info="rare classes count more; automatic: ENet's weights when a "
+                                                         "crop shows only part of an image")
                     with gr.Row():
                         val_split = gr.Slider(0.05, 0.5, value=defaults.val_split, step=0.05,
                                               label="Validation share", elem_id="val-split")
