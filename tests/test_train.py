@@ -278,10 +278,10 @@ def test_the_automatic_head_start_is_the_default_model_at_its_width(synthetic_fo
 
 def test_the_automatic_crop_and_weighting_follow_the_image_size(tmp_path):
     images, masks = write_folder(tmp_path / "d", n=4, size=(100, 150))
-    _, manifest = train(tiny_config(images, masks, crop=(), epochs=1), "m", tmp_path / "w")
+    _, manifest = train(tiny_config(images, masks, crop=(), epochs=1, class_weights="auto"), "m", tmp_path / "w")
     assert manifest["recipe"]["crop"] == [96, 96]
     assert manifest["recipe"]["class_weights"] == "none"  # the crop shows 61% of each image
-    _, manifest = train(tiny_config(images, masks, epochs=1), "m", tmp_path / "w")  # a 64x64 crop: 27%
+    _, manifest = train(tiny_config(images, masks, epochs=1, class_weights="auto"), "m", tmp_path / "w")  # 27%
     assert manifest["recipe"]["class_weights"] == "enet"
 
 
