@@ -183,11 +183,11 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     store.check_name(name)
     keras.utils.set_random_seed(config.seed)
     classes, train_set, val_set, notes = _load_data(config)
+    sizes = [im.shape[1::-1] for im in train_set[0]]  # (width, height) of each training image
     if not config.crop:  # the recipe records the crop the run used
-        config = replace(config, crop=advice.auto_crop([im.shape[1::-1] for im in train_set[0]]))
+        config = replace(config, crop=advice.auto_crop(sizes))
     if config.class_weights == "auto":  # ... and the weighting
-        config = replace(config, class_weights=advice.class_weighting([im.shape[1::-1] for im in train_set[0]],
-                                                                      config.crop))
+        config = replace(config, class_weights=advice.class_weighting(sizes, config.crop))
     if config.start_from == "auto":  # ... and the model it started from
         config = replace(config, start_from=head_start(config.width, weights_dir))
     n_classes = len(classes)

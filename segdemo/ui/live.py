@@ -11,7 +11,8 @@ from .common import PRIVATE, badges, progress_html, safe_filename, user_error, u
 LIVE_SECONDS = 120  # one viewer's stream, then the server ends it, so that no one holds the model for long
 LIVE_VIEWERS = 2  # streams served at once; more viewers take turns in the queue, frame by frame
 STREAM_EVERY = 0.1  # seconds between the frames the browser sends (the model sets the real rate)
-FRAME_SIDES = [("Fast · 240 px", 240), ("Balanced · 360 px", 360), ("Detailed · 480 px", 480)]  # Fast, the default: above 5 frames/s on a 2-core CPU (benchmarks/browser.py)
+# Fast is the default: above 5 frames/s on a 2-core CPU (benchmarks/browser.py)
+FRAME_SIDES = [("Fast · 240 px", 240), ("Balanced · 360 px", 360), ("Detailed · 480 px", 480)]
 FPS_WINDOW = 10  # frames the fps counter averages over
 VIDEO_QUEUE = {"concurrency_id": "video", "concurrency_limit": 1}  # one clip at a time: it takes every core
 
