@@ -101,6 +101,9 @@ def add_train(sub):
     option("--val-split", "share of the pairs held out at random to validate on; 0: none", type=float)
     option("--holdout", "validate on the frames whose file stem matches this pattern, e.g. '0006R0_*'",
            metavar="PATTERN")
+    option("--cross-sequence-from", "a model of this recipe trained with a drive held out (--holdout): "
+                                    "its score there is reported as this model's cross-sequence figure",
+           metavar="MODEL")
     option("--keep", "the epoch saved: best by val mIoU, or the last", choices=KEEP)
     option("--arch", "architecture", choices=ARCHITECTURES)
     option("--width", "encoder channel multiplier (1.0 is VGG16's 64..512 channels)", type=float)
@@ -151,16 +154,21 @@ def cmd_models(args):
     if args.json:
         keep = ("name", "arch", "width", "classes", "ignore_index", "params", "size_bytes")
         print(json.dumps([{**{k: m.get(k) for k in keep},
-                           "val": _summary(m.get("metrics", {}).get("val"))} for m in manifests], indent=2))
+                           "val": _summary(m.get("metrics", {}).get("val")),
+                           "cross_sequence": _summary(store.cross_sequence(m))} for m in manifests], indent=2))
         return 0
     if not manifests:
         print(f"no models in {store.weights_dir(args.weights_dir)}")
         return 0
-    print(f"{'name':<22} {'arch':<7} {'classes':>7} {'params':>10} {'val mIoU':>9} {'pixel acc':>9}")
+    # Each figure is labelled with its split: a cross-sequence figure (a drive not trained on) where the
+    # model has one, else validation.
+    print(f"{'name':<22} {'arch':<7} {'classes':>7} {'params':>10} {'mIoU':>6} {'pixel acc':>9}  split")
     for m in manifests:
-        val = _summary(m.get("metrics", {}).get("val")) or {}
+        split, scores = store.headline(m)
+        scores = _summary(scores) or {}
         print(f"{m['name']:<22} {m.get('arch', '?'):<7} {len(m['classes']):>7} {m.get('params', 0):>10,} "
-              f"{format_score(val.get('miou')):>9} {format_score(val.get('pixel_accuracy')):>9}")
+              f"{format_score(scores.get('miou')):>6} {format_score(scores.get('pixel_accuracy')):>9}  "
+              f"{split or '-'}")
     return 0
 
 

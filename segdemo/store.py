@@ -92,6 +92,34 @@ def read_manifest(name, directory=None):
     return data
 
 
+def cross_sequence(manifest):
+    """A model's scores on frames of a drive it did not train on, or None.
+
+    A run with a holdout (train --holdout) has them as its validation scores; a model trained on
+    every frame carries its holdout twin's (train --cross-sequence-from) in metrics.cross_sequence.
+    Returns:
+        the scores dict (as metrics.val) with "frames" (which, in words) and "model" (whose run).
+    """
+    metrics = manifest.get("metrics") or {}
+    if metrics.get("cross_sequence"):
+        return metrics["cross_sequence"]
+    holdout = (manifest.get("recipe") or {}).get("holdout")
+    if holdout and metrics.get("val"):
+        return {**metrics["val"], "frames": f"the frames matching {holdout!r}, not trained on",
+                "model": manifest.get("name")}
+    return None
+
+
+def headline(manifest):
+    """The figure a model is known by, labelled with its split: ("cross-sequence", scores) when it has
+    them (cross_sequence), else ("val", its validation scores), else (None, None)."""
+    figure = cross_sequence(manifest)
+    if figure:
+        return "cross-sequence", figure
+    val = (manifest.get("metrics") or {}).get("val")
+    return ("val", val) if val else (None, None)
+
+
 def resolve(name_or_path, directory=None):
     """Split a model name or a path to NAME.keras into (name, weights folder)."""
     path = Path(str(name_or_path))

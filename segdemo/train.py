@@ -46,6 +46,8 @@ class TrainConfig:
     ignore_index: int = None  # the void label, excluded from loss and metrics (CamVid: 11)
     val_split: float = 0.15  # 0: no validation, train on every pair (keep must be "last")
     holdout: str = ""  # validate on the frames whose file stem matches this pattern, e.g. "0006R0_*"
+    cross_sequence_from: str = ""  # a model of this recipe trained with a drive held out (a holdout run):
+    # its score on that drive is this model's cross-sequence figure (a model trained on every frame has none)
     keep: str = "best"
     patience_steps: int = 0  # keep "best": optimisation steps without a better val mIoU before stopping; 0: never
     steps_per_epoch: int = 0  # 0: one pass over the training pairs
@@ -190,6 +192,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         config = replace(config, class_weights=advice.class_weighting(sizes, config.crop))
     if config.start_from == "auto":  # ... and the model it started from
         config = replace(config, start_from=head_start(config.width, weights_dir))
+    cross_sequence = twin_figure(config.cross_sequence_from, weights_dir) if config.cross_sequence_from else None
     n_classes = len(classes)
     for warning in _setup_warnings(config, train_set, val_set, classes):
         print(f"warning: {warning}", flush=True)
@@ -255,7 +258,8 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
                  "n_train": len(train_set[0]), "n_val": len(val_set[0]), "val": _val_description(config),
                  "train_frames": train_set[2], "val_frames": val_set[2], "notes": notes},
         "recipe": asdict(config),
-        "metrics": {"val": kept["val"], "epoch": monitor.kept_epoch, "kept": config.keep,
+        "metrics": {"val": kept["val"], "cross_sequence": cross_sequence, "epoch": monitor.kept_epoch,
+                    "kept": config.keep,
                     "best_val_epoch": monitor.best_epoch() if monitor.best else None,
                     "resolution": "full frames"},
         "training": {"epochs_run": len(monitor.history), "seconds": round(monitor.seconds, 1),
@@ -280,6 +284,18 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         state.remove()
     monitor.report("done" if finished else "stopped", f"saved {path.name}")
     return path, store.read_manifest(name, weights_dir)
+
+
+def twin_figure(name, weights_dir=None):
+    """The cross-sequence scores of model `name` (store.cross_sequence); ValueError when it has none."""
+    try:
+        figure = store.cross_sequence(store.read_manifest(name, weights_dir))
+    except store.ModelFileError as err:
+        raise ValueError(f"cross_sequence_from {name!r}: {err}") from None
+    if not figure:
+        raise ValueError(f"cross_sequence_from {name!r}: that model has no cross-sequence figure "
+                         "(it was not trained with --holdout)")
+    return figure
 
 
 def head_start(width, weights_dir=None):

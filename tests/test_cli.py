@@ -113,5 +113,6 @@ def test_models_prints_nothing_but_its_table():
     assert out.returncode == 0
     assert out.stderr == ""
     lines = out.stdout.splitlines()
-    assert lines[0].split() == ["name", "arch", "classes", "params", "val", "mIoU", "pixel", "acc"]
+    assert lines[0].split() == ["name", "arch", "classes", "params", "mIoU", "pixel", "acc", "split"]
+    assert all(line.split()[-1] in ("val", "cross-sequence") for line in lines[1:])  # each figure's split
     assert [line.split()[0] for line in lines[1:]] == sorted(p.stem for p in (ROOT / "weights").glob("*.keras"))

@@ -85,3 +85,16 @@ def test_saved_files_carry_no_optimizer_state(tmp_path):
     store.save(model, {"classes": list("abc")}, "trained", tmp_path)
     ratio = os.path.getsize(tmp_path / "trained.keras") / os.path.getsize(tmp_path / "plain.keras")
     assert ratio < 1.1
+
+
+def test_a_models_headline_figure_is_labelled_with_its_split():
+    val = {"miou": 0.5}
+    assert store.headline({"name": "a", "metrics": {"val": val}}) == ("val", val)
+    split, figure = store.headline({"name": "b", "recipe": {"holdout": "0006R0_*"}, "metrics": {"val": val}})
+    assert split == "cross-sequence" and figure["miou"] == 0.5 and figure["model"] == "b"
+    assert "0006R0_*" in figure["frames"]
+    carried = {"miou": 0.4, "frames": "drive X", "model": "twin"}
+    assert store.headline({"name": "c", "metrics": {"val": None, "cross_sequence": carried}}) == (
+        "cross-sequence", carried)
+    assert store.headline({"name": "d", "metrics": {"val": None}}) == (None, None)
+    assert store.cross_sequence({"name": "a", "metrics": {"val": val}}) is None

@@ -129,6 +129,23 @@ def test_holdout_validates_on_the_matching_frames_only(synthetic_folder, tmp_pat
     assert "frame_00[67]" in frames["val"] and manifest["data"]["n_val"] == 2
 
 
+def test_a_model_trained_on_every_frame_reports_its_holdout_twins_cross_sequence_figure(synthetic_folder, tmp_path):
+    weights = tmp_path / "w"
+    _, twin = train(tiny_config(*synthetic_folder, epochs=1, holdout="frame_00[67]", keep="last"), "twin", weights)
+    _, full = train(tiny_config(*synthetic_folder, epochs=1, val_split=0, keep="last", cross_sequence_from="twin"),
+                    "full", weights)
+    figure = full["metrics"]["cross_sequence"]
+    assert figure["miou"] == twin["metrics"]["val"]["miou"] and figure["model"] == "twin"
+    assert "frame_00[67]" in figure["frames"] and full["metrics"]["val"] is None
+    assert store.headline(full) == ("cross-sequence", figure) == store.headline(twin)
+    train(tiny_config(*synthetic_folder, epochs=1), "split", weights)  # validated on a random split
+    with pytest.raises(ValueError, match="'split': that model has no cross-sequence figure"):
+        train(tiny_config(*synthetic_folder, val_split=0, keep="last", cross_sequence_from="split"), "x", weights)
+    with pytest.raises(ValueError, match="'nope'.*no manifest"):
+        train(tiny_config(*synthetic_folder, val_split=0, keep="last", cross_sequence_from="nope"), "x", weights)
+    assert not (weights / "x.keras").exists()
+
+
 def test_holdout_matching_nothing_is_refused(synthetic_folder, tmp_path):
     with pytest.raises(ValueError, match="matches 0 of 8"):
         train(tiny_config(*synthetic_folder, holdout="0006R0_*"), "m", tmp_path / "w")

@@ -92,11 +92,21 @@ def val_miou(manifest):
     return ((manifest.get("metrics") or {}).get("val") or {}).get("miou")
 
 
+def headline_miou(manifest):
+    """(split, mIoU) of the figure the model is known by (store.headline); (None, None) without one."""
+    split, scores = store.headline(manifest)
+    return (split, scores.get("miou")) if scores and scores.get("miou") is not None else (None, None)
+
+
+def score_label(manifest, digits=2):
+    """'cross-sequence mIoU 0.52', 'val mIoU 0.52' or 'mIoU n/a'."""
+    split, miou = headline_miou(manifest)
+    return f"{split} mIoU {format_score(miou, digits)}" if split else "mIoU n/a"
+
+
 def model_label(manifest):
-    """Picker label: 'camvid-fcn8s · FCN-8s · val mIoU 0.52'."""
-    miou = val_miou(manifest)
-    score = f"val mIoU {format_score(miou, 2)}" if miou is not None else "val mIoU n/a"
-    return f"{manifest['name']} · {arch_label(manifest.get('arch'))} · {score}"
+    """Picker label: 'camvid-fcn8s · FCN-8s · cross-sequence mIoU 0.52'."""
+    return f"{manifest['name']} · {arch_label(manifest.get('arch'))} · {score_label(manifest)}"
 
 
 def teaching_order(manifest):
@@ -112,11 +122,11 @@ def list_models():
 
 
 def default_model(manifests):
-    """store.DEFAULT_MODEL if present, else the model with the best val mIoU, else None."""
+    """store.DEFAULT_MODEL if present, else the model with the best headline mIoU, else None."""
     names = [m["name"] for m in manifests]
     if store.DEFAULT_MODEL in names:
         return store.DEFAULT_MODEL
-    scored = sorted(manifests, key=lambda m: -(val_miou(m) or -1.0))
+    scored = sorted(manifests, key=lambda m: -(headline_miou(m)[1] or -1.0))
     return scored[0]["name"] if scored else None
 
 

@@ -8,11 +8,10 @@ import numpy as np
 import pandas as pd
 
 from .. import data, store, viz
-from ..metrics import format_score
 from ..models.summary import PROBE_SIDE, layer_rows
 from .common import (CLASS_COLUMNS, EXAMPLES, PHOTO_EVENT, PRIVATE, VIEW_QUEUE, arch_label, checked,
                      checked_model, example_truth, per_class_table, photo, read_photo, run_outcome, shrink,
-                     start_text, summary_markdown, uploaded, user_error, user_errors, val_miou)
+                     score_label, start_text, summary_markdown, uploaded, user_error, user_errors)
 
 LAYER_COLUMNS = ("layer", "type", "output shape", "params")
 SKIP_TEXT = """
@@ -38,6 +37,7 @@ def model_card_markdown(manifest, params):
     data_info = manifest.get("data") or {}
     run = manifest.get("training") or {}
     val = (manifest.get("metrics") or {}).get("val") or {}
+    cross = store.cross_sequence(manifest)
     crop = recipe.get("crop")
     crop = "x".join(str(c) for c in crop) if crop else "-"
     classes = manifest.get("classes", [])
@@ -57,11 +57,14 @@ def model_card_markdown(manifest, params):
         f"started from {html.escape(start_text(recipe))}",
         f"- **Kept epoch:** {(manifest.get('metrics') or {}).get('epoch', '-')}. {run_outcome(run)} "
         f"Trained on {html.escape(str(run.get('machine', '-')))}, {html.escape(str(run.get('date', '-')))}",
-        "",
-        "**Validation scores** (full frames)",
-        "",
-        summary_markdown(val) if val else "-",
     ]
+    if cross:  # the figure that says how it does on a street it has not seen
+        whose = "" if cross.get("model") == manifest["name"] else (
+            f"; measured on *{html.escape(str(cross.get('model')))}*, the same recipe trained without those frames")
+        lines += ["", f"**Cross-sequence scores** (full frames: {html.escape(str(cross.get('frames', '-')))}{whose})",
+                  "", summary_markdown(cross)]
+    lines += ["", "**Validation scores** (full frames)", "", summary_markdown(val)] if val else [
+        "", "**Validation scores:** none, every labelled frame was trained on."]
     return "\n".join(lines)
 
 
@@ -123,8 +126,9 @@ class CompareTab:
         self.card_model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True)
         card_text = gr.Markdown()
         with gr.Row(equal_height=False):
-            card_classes = gr.Dataframe(headers=list(CLASS_COLUMNS), label="Validation scores per class",
-                                        interactive=False, max_height=420)
+            card_classes = gr.Dataframe(headers=list(CLASS_COLUMNS), interactive=False, max_height=420,
+                                        label="Scores per class (cross-sequence where the model has them, "
+                                              "else validation)")
             card_layers = gr.Dataframe(headers=list(LAYER_COLUMNS), interactive=False, max_height=420,
                                        label=f"Layers (output shapes for a {PROBE_SIDE}x{PROBE_SIDE} photo)")
 
@@ -161,14 +165,13 @@ class CompareTab:
             segmenter = self.shared.segmenters.get(name)
             with user_errors():
                 result = segmenter.segment(rgb)
-            miou = val_miou(segmenter.manifest)
             gallery.append((viz.palette_image(result.labels, result.palette),
-                            f"{arch_label(segmenter.manifest.get('arch'))} · mIoU {format_score(miou, 2)} · "
+                            f"{arch_label(segmenter.manifest.get('arch'))} · {score_label(segmenter.manifest)} · "
                             f"{1000 * result.seconds:.0f} ms"))
             shown.append((segmenter, result.labels))
-            rows.append(f"| {name} | {format_score(miou, 3)} | {1000 * result.seconds:.0f} ms | "
+            rows.append(f"| {name} | {score_label(segmenter.manifest, 3)} | {1000 * result.seconds:.0f} ms | "
                         f"{segmenter.model.count_params() / 1e6:.2f} M |")
-        table = ("| model | val mIoU | time | parameters |\n"
+        table = ("| model | score (split) | time | parameters |\n"
                  "|:---|---:|---:|---:|\n" + "\n".join(rows)
                  + f"\n\nTime: this photo on {self.shared.device}.")
         stages = []
@@ -193,7 +196,7 @@ class CompareTab:
             return "Pick a model.", None, None
         segmenter = self.shared.segmenters.get(name)
         manifest, model = segmenter.manifest, segmenter.model
-        val = (manifest.get("metrics") or {}).get("val")
+        _, scores = store.headline(manifest)
         layers = pd.DataFrame(layer_rows(model), columns=list(LAYER_COLUMNS))
         return (model_card_markdown(manifest, model.count_params()), layers,
-                per_class_table(val) if val else None)
+                per_class_table(scores) if scores else None)
