@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # The CamVid schedule, stage by stage, resumable: a stage whose model exists is skipped, one with a
 # resume state continues where it stopped (python -m segdemo train --resume), the others start.
-#   recipes/camvid/run.sh WEIGHTS_DIR [xseq] [final]     (run from the repository root; nice it)
-# xseq trains each model with drive 0006R0 held out and scores it there; final trains it on all 468
+#   recipes/camvid/run.sh WEIGHTS_DIR [STAGE ...]     (run from the repository root; nice it)
+# xseq-* trains a model with drive 0006R0 held out and scores it there; final-* trains it on all 468
 # frames and reports its xseq twin's score as its cross-sequence figure, so both share WEIGHTS_DIR.
 # FCN-32s -> FCN-16s -> FCN-8s are staged as in the paper; SegNet starts from FCN-32s's encoder.
+# The FCNs come first: the default model ships before SegNet's longer runs.
 # A run longer than one sitting carries its resume state in git, in recipes/camvid/checkpoint/:
 #   recipes/camvid/run.sh --save WEIGHTS_DIR     copies the running stage's state there to commit;
 # a stage without a state of its own in WEIGHTS_DIR starts from the one found there.
@@ -17,17 +18,16 @@ if [ "${1:-}" = --save ]; then
   ls -l "$carry"; exit
 fi
 dir=${1:?weights folder}; shift
-protocols=("$@"); [ ${#protocols[@]} -gt 0 ] || protocols=(xseq final)
-for protocol in "${protocols[@]}"; do
-  for arch in fcn32s fcn16s fcn8s segnet; do
-    name=camvid-$protocol-$arch
-    [ -f "$dir/$name.keras" ] && { echo "$name: done"; continue; }
-    if [ ! -f "$dir/.checkpoints/$name.resume.json" ] && [ -f "$carry/$name.resume.json" ]; then
-      mkdir -p "$dir/.checkpoints"; cp "$carry/$name".resume.* "$dir/.checkpoints/"
-    fi
-    resume=(); [ -f "$dir/.checkpoints/$name.resume.json" ] && resume=(--resume)
-    echo "$name: ${resume[*]:-start}"
-    python -m segdemo train --recipe "recipes/camvid/$name.json" --weights-dir "$dir" --name "$name" \
-      "${resume[@]}" >> "$dir/$name.log" 2>&1
-  done
+stages=("$@"); [ ${#stages[@]} -gt 0 ] || stages=(xseq-fcn32s xseq-fcn16s xseq-fcn8s final-fcn32s final-fcn16s
+                                                   final-fcn8s xseq-segnet final-segnet)
+for stage in "${stages[@]}"; do
+  name=camvid-$stage
+  [ -f "$dir/$name.keras" ] && { echo "$name: done"; continue; }
+  if [ ! -f "$dir/.checkpoints/$name.resume.json" ] && [ -f "$carry/$name.resume.json" ]; then
+    mkdir -p "$dir/.checkpoints"; cp "$carry/$name".resume.* "$dir/.checkpoints/"
+  fi
+  resume=(); [ -f "$dir/.checkpoints/$name.resume.json" ] && resume=(--resume)
+  echo "$name: ${resume[*]:-start}"
+  python -m segdemo train --recipe "recipes/camvid/$name.json" --weights-dir "$dir" --name "$name" \
+    "${resume[@]}" >> "$dir/$name.log" 2>&1
 done
