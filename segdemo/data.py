@@ -148,8 +148,8 @@ def _augment_fn(aug, void):
         scale = tf.maximum(shape - 1.0, 1.0)
         box = tf.concat([corner / scale, last / scale], 0)[None]  # (1, 4) y1, x1, y2, x2
         flip = tf.random.stateless_uniform((), seeds[2]) < 0.5 if aug.flip else tf.constant(False)
-        image = tf.image.crop_and_resize(tf.cast(image, tf.float32)[None], box, [0], (ch, cw))[0]
-        mask = tf.image.crop_and_resize(tf.cast(mask, tf.float32)[None, ..., None], box, [0], (ch, cw),
+        image = tf.image.crop_and_resize(image[None], box, [0], (ch, cw))[0]
+        mask = tf.image.crop_and_resize(mask[None, ..., None], box, [0], (ch, cw),
                                         method="nearest", extrapolation_value=float(void))[0, ..., 0]
         image = tf.where(flip, image[:, ::-1], image)
         mask = tf.cast(tf.where(flip, mask[:, ::-1], mask), tf.int32)
@@ -159,17 +159,42 @@ def _augment_fn(aug, void):
     return fn
 
 
+LUMA = (0.299, 0.587, 0.114)  # ITU-R BT.601 weights of R, G, B in the brightness of a pixel
+RGB_TO_YIQ = ((0.299, 0.587, 0.114), (0.596, -0.274, -0.322), (0.211, -0.523, 0.312))  # Y, I, Q rows
+
+
+def color_matrix(saturation, hue):
+    """The 3x3 matrix M (rgb' = M @ rgb) that scales saturation and turns the hue, as tf float32.
+
+    Both are linear in RGB, so one matrix product does them (no RGB <-> HSV round trip per pixel):
+    saturation blends each pixel with its own gray (torchvision's adjust_saturation), and the hue
+    turns around the gray axis of YIQ space, which keeps the brightness: by `hue` of a full circle
+    there, about as far on HSV's hue circle (0.05 moves a red 20-26 degrees on it, HSV's 18).
+    """
+    import tensorflow as tf
+
+    luma = tf.constant([LUMA] * 3, tf.float32)  # each row: the gray of the pixel
+    blend = saturation * tf.eye(3) + (1.0 - saturation) * luma
+    angle = -2.0 * np.pi * hue  # YIQ's angle runs against HSV's hue
+    cos, sin = tf.cos(angle), tf.sin(angle)
+    turn = tf.stack([[1.0, 0.0, 0.0], [0.0, cos, -sin], [0.0, sin, cos]])  # about Y, in the I-Q plane
+    to_yiq = tf.constant(RGB_TO_YIQ, tf.float32)
+    return tf.linalg.inv(to_yiq) @ turn @ to_yiq @ blend
+
+
 def _photometric(image, aug, seeds):
     """Brightness, contrast, saturation, hue and gamma on a 0..1 image (the amounts in `aug`; 0 skips one)."""
     import tensorflow as tf
 
     if aug.jitter:
-        image = tf.image.stateless_random_brightness(image, aug.jitter, seeds[0])
-        image = tf.image.stateless_random_contrast(image, 1 - aug.jitter, 1 + aug.jitter, seeds[1])
-        image = tf.image.stateless_random_saturation(tf.clip_by_value(image, 0, 1), 1 - aug.jitter,
-                                                     1 + aug.jitter, seeds[2])
-    if aug.hue:
-        image = tf.image.stateless_random_hue(tf.clip_by_value(image, 0, 1), aug.hue, seeds[3])
+        image = image + tf.random.stateless_uniform((), seeds[0], -aug.jitter, aug.jitter)  # brightness
+        contrast = tf.random.stateless_uniform((), seeds[1], 1 - aug.jitter, 1 + aug.jitter)
+        mean = tf.reduce_mean(image, axis=(0, 1))  # per channel, as tf.image.adjust_contrast
+        image = (image - mean) * contrast + mean
+    if aug.jitter or aug.hue:
+        saturation = tf.random.stateless_uniform((), seeds[2], 1 - aug.jitter, 1 + aug.jitter)
+        hue = tf.random.stateless_uniform((), seeds[3], -aug.hue, aug.hue) if aug.hue else tf.constant(0.0)
+        image = tf.tensordot(image, tf.transpose(color_matrix(saturation, hue)), 1)  # (h, w, 3)
     if aug.gamma:
         gamma = tf.exp(tf.random.stateless_uniform((), seeds[4], -aug.gamma, aug.gamma))
         image = tf.clip_by_value(image, 0, 1) ** gamma

@@ -1,4 +1,6 @@
 """segdemo.data on hand-made arrays: the split, class weights, class names, the training pipeline."""
+import colorsys
+
 import numpy as np
 import pytest
 
@@ -95,3 +97,34 @@ def test_crops_that_are_not_multiples_of_32_are_refused():
     with pytest.raises(ValueError, match="multiples of 32"):
         data.train_dataset([np.zeros((64, 64, 3), np.uint8)], [np.zeros((64, 64), np.uint8)], 1,
                            data.Augment(crop=(64, 50)))
+
+
+def hsv_hue(rgb):
+    return 360.0 * colorsys.rgb_to_hsv(*np.clip(rgb, 0, 1))[0]
+
+
+def test_the_colour_matrix_scales_saturation_and_turns_the_hue_keeping_gray_and_brightness():
+    np.testing.assert_allclose(data.color_matrix(1.0, 0.0).numpy(), np.eye(3), atol=1e-6)
+    gray = data.color_matrix(0.0, 0.0).numpy()  # no saturation: every pixel its own gray
+    np.testing.assert_allclose(gray, np.array([data.LUMA] * 3), atol=1e-6)
+    turn = data.color_matrix(0.7, 0.1).numpy()
+    np.testing.assert_allclose(turn @ [0.4, 0.4, 0.4], [0.4, 0.4, 0.4], atol=1e-5)  # gray stays gray
+    np.testing.assert_allclose(np.array(data.LUMA) @ turn, data.LUMA, atol=1e-5)  # brightness kept
+    red = np.array([0.8, 0.2, 0.2])
+    for hue in (0.05, -0.05):  # about as far on HSV's circle, in the same direction
+        moved = (hsv_hue(data.color_matrix(1.0, hue).numpy() @ red) - hsv_hue(red) + 180) % 360 - 180
+        assert 12 <= abs(moved) <= 30 and np.sign(moved) == np.sign(hue), moved
+
+
+def test_photometric_jitter_stays_in_range_and_changes_the_picture():
+    rng = np.random.default_rng(0)
+    image, mask = rng.integers(0, 256, (64, 64, 3), dtype=np.uint8), np.zeros((64, 64), np.uint8)
+
+    def augmented(**amounts):
+        aug = data.Augment(crop=(64, 64), scale=(1.0, 1.0), flip=False, **amounts)
+        x, _ = next(iter(data.train_dataset([image], [mask], 1, aug)))
+        return x.numpy()[0]
+
+    np.testing.assert_allclose(augmented(jitter=0.0), image, atol=1e-3)  # scale 1 copies the pixels
+    jittered = augmented(jitter=0.3, hue=0.05, gamma=0.3)
+    assert jittered.min() >= 0 and jittered.max() <= 255 and np.abs(jittered - image).mean() > 2
