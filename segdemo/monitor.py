@@ -81,10 +81,13 @@ class Monitor(keras.callbacks.Callback):
         self.history, self.best, self.kept_weights, self.kept_epoch = [], None, None, 0
         self.epoch, self.step, self.loss, self.started = 1, 0, float("nan"), time.time()
         self.first_epoch, self.stopped, self.stop_reason = 1, False, ""
+        self.sittings = []  # where and how each stretch of a resumed run trained: {"from_epoch", ...}
 
     def restore(self, state):
-        """Continue from a ResumeState's json: history, best scores, kept epoch, time spent."""
+        """Continue from a ResumeState's json: history, best scores, kept epoch, time spent, sittings."""
         self.history, self.best, self.kept_epoch = state["history"], state["best"], state["kept_epoch"]
+        self.sittings = state.get("sittings", [{"from_epoch": 1, "precision": "not recorded",
+                                                "machine": "not recorded"}])
         self.first_epoch = self.epoch = state["epoch"] + 1
         self.started = time.time() - state["seconds"]
 
@@ -156,7 +159,8 @@ class Monitor(keras.callbacks.Callback):
                     store.without_optimizer(self.model), "float32").save)
         if self.resume:
             self.resume.save(self.model, {"epoch": self.epoch, "history": self.history, "best": self.best,
-                                          "kept_epoch": self.kept_epoch, "seconds": self.seconds})
+                                          "kept_epoch": self.kept_epoch, "seconds": self.seconds,
+                                          "sittings": self.sittings})
         shown = f"val mIoU {miou:.4f} pixel acc {val['pixel_accuracy'] or 0:.4f}" if val else "no validation"
         print(f"epoch {self.epoch}/{self.config.epochs} loss {self.history[-1]['loss']:.4f} {shown}"
               f"{' *' if better else ''} ({self.history[-1]['seconds']:.0f} s)", flush=True)

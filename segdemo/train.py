@@ -226,6 +226,10 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
         if monitor.kept_epoch and checkpoint.exists():
             monitor.kept_weights = keras.saving.load_model(checkpoint, compile=False).get_weights()
         print(f"resuming after epoch {monitor.first_epoch - 1} of {monitor.epochs}", flush=True)
+    machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
+               f"{'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'}")
+    monitor.sittings.append({"from_epoch": monitor.first_epoch, "precision": compute, "machine": machine,
+                             "date": datetime.datetime.now().isoformat(timespec="seconds")})
     augment = data.Augment(crop=tuple(config.crop), scale=tuple(config.scale), jitter=config.jitter,
                            hue=config.hue, gamma=config.gamma)
     # Crop padding is labelled void; without a void label any value past the classes serves.
@@ -269,8 +273,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
                      "init_layers_copied": len(copied),
                      "history": [{k: v for k, v in h.items() if k != "val"} for h in monitor.history],
                      "date": datetime.datetime.now().isoformat(timespec="seconds"),
-                     "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
-                                f"{'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'}",
+                     "machine": machine, "sittings": monitor.sittings,
                      "command": command or " ".join(sys.argv)},
         "params": model.count_params(),
         "origin": origin,
