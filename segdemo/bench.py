@@ -57,13 +57,16 @@ def inference(name, image, repeats, weights_dir=None):
     seg = Segmenter.load(name, weights_dir)
     fast = Segmenter(seg.model, seg.manifest, precision="bfloat16")
     flip = Segmenter(seg.model, seg.manifest, tta="flip")
+    multiscale = Segmenter(seg.model, seg.manifest, tta="multiscale")
     bare = median_ms(lambda: seg.probabilities(image), repeats)
     bare_bf16 = median_ms(lambda: fast.probabilities(image), repeats)
     agreement = float(np.mean(seg.segment(image).labels == fast.segment(image).labels))
     full = median_ms(lambda: viz.colorize(seg.segment(image).labels, seg.palette), repeats)
     with_flip = median_ms(lambda: viz.colorize(flip.segment(image).labels, seg.palette), repeats)
+    with_scales = median_ms(lambda: viz.colorize(multiscale.segment(image).labels, seg.palette), repeats)
     return {"model": name, "bare_ms": bare, "bare_bf16_ms": bare_bf16, "bf16_speedup": bare / bare_bf16,
-            "bf16_agreement": agreement, "segment_ms": full, "segment_flip_ms": with_flip}
+            "bf16_agreement": agreement, "segment_ms": full, "segment_flip_ms": with_flip,
+            "segment_multiscale_ms": with_scales}
 
 
 def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 320), scale=(0.5, 2.0), rounds=5):
@@ -282,12 +285,13 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=T
           f"{device()}; frame {image.shape[1]}x{image.shape[0]}, {repeats} repeats, medians")
     results = {"inference": [], "device": device()}
     print(f"{'model':<18} {'float32':>9} {'bfloat16':>9} {'speedup':>8} {'same label':>10} "
-          f"{'segment()':>10} {'+ flip TTA':>10}")
+          f"{'segment()':>10} {'+ flip TTA':>10} {'multiscale':>10}")
     for name in models:
         r = inference(name, image, repeats, weights_dir)
         results["inference"].append(r)
         print(f"{name:<18} {r['bare_ms']:>6.1f} ms {r['bare_bf16_ms']:>6.1f} ms {r['bf16_speedup']:>7.2f}x "
-              f"{r['bf16_agreement']:>10.1%} {r['segment_ms']:>7.1f} ms {r['segment_flip_ms']:>7.1f} ms")
+              f"{r['bf16_agreement']:>10.1%} {r['segment_ms']:>7.1f} ms {r['segment_flip_ms']:>7.1f} ms "
+              f"{r['segment_multiscale_ms']:>7.1f} ms")
     if train:
         results["training"] = [training_throughput(p) for p in ("float32", "bfloat16")]
         for t in results["training"]:

@@ -123,6 +123,7 @@ def test_bench_prints_every_latency_for_a_model(tiny_weights, capsys):
     results = run(["tiny"], repeats=2, big=False, train=False, weights_dir=tiny_weights)
     (r,) = results["inference"]
     assert r["bare_ms"] > 0 and r["bare_bf16_ms"] > 0 and r["segment_ms"] > 0 and r["segment_flip_ms"] > 0
+    assert r["segment_multiscale_ms"] > r["segment_ms"]  # three scales, each mirrored
     assert 0.5 < r["bf16_agreement"] <= 1.0
     assert results["pairing_5000_s"] > 0 and results["click"]["round_trip_ms"] > 0
     out = capsys.readouterr().out
