@@ -105,8 +105,8 @@ def cross_sequence(manifest):
         return metrics["cross_sequence"]
     holdout = (manifest.get("recipe") or {}).get("holdout")
     if holdout and metrics.get("val"):
-        return {**metrics["val"], "frames": f"the frames matching {holdout!r}, not trained on",
-                "model": manifest.get("name")}
+        frames = (manifest.get("data") or {}).get("val") or f"held out: the frames matching {holdout!r}"
+        return {**metrics["val"], "frames": frames, "model": manifest.get("name")}  # as training described them
     return None
 
 
