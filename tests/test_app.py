@@ -21,7 +21,7 @@ from gradio_client.exceptions import AppError
 from PIL import Image
 
 from conftest import CONFIDENCE, EXAMPLE, REPO, uploads, zipped
-from segdemo import cutout, data, files, metrics, store, viz
+from segdemo import cutout, data, files, infer, metrics, store, viz
 from synthetic import write_folder
 
 CAMVID_MODELS = ["camvid-fcn32s", "camvid-fcn16s", "camvid-fcn8s", "camvid-segnet"]
@@ -194,6 +194,20 @@ def test_a_truth_mask_given_with_the_photo_is_scored_and_a_wrong_one_named(app_u
     with pytest.raises(AppError, match=r"small-labels\.png: the truth mask is 48x36 but the photo is 480x360"):
         client.predict(handle_file(str(photo)), "camvid-fcn8s", 0.5, CONFIDENCE, handle_file(str(small)),
                        api_name="/segment")
+
+
+def test_flip_tta_averages_the_photo_with_its_mirror(app_url, weights_dir):
+    client = Client(app_url, verbose=False)  # its own session: the module's keeps the example's result
+    out = named(client.predict(handle_file(str(EXAMPLE)), "camvid-fcn8s", 0.5, CONFIDENCE, None, True,
+                               api_name="/segment"))
+    palette = json.loads((weights_dir / "camvid-fcn8s.json").read_text())["palette"]
+    shown = labels_of(read_png(out["mask"]), palette)
+    rgb = np.asarray(Image.open(EXAMPLE).convert("RGB"))
+    flipped, plain = (infer.Segmenter.load("camvid-fcn8s", weights_dir, tta=tta).segment(rgb).labels
+                      for tta in ("flip", "none"))
+    agree_flip, agree_plain = np.mean(shown == flipped), np.mean(shown == plain)
+    assert agree_flip >= 0.99 and agree_flip > agree_plain, (agree_flip, agree_plain)  # bfloat16 may differ a little
+    assert "flip TTA" in out["info"]
 
 
 def test_a_photo_unlike_camvid_gets_the_low_confidence_hint(app_url, tmp_path):
@@ -395,6 +409,21 @@ def test_evaluate_scores_a_model_on_zipped_folders(client, square_data, trained)
     assert [w["caption"] for w in worst[1::3]] == ["truth (black: void)"] * 3
     mious = [float(w["caption"].split(" · ")[0].removeprefix("mIoU ")) for w in worst[::3]]
     assert mious == sorted(mious)
+
+
+def test_evaluate_with_flip_tta_scores_the_mirrored_photos_too(client):
+    frames = sorted((REPO / "examples").glob("*.png"))[:2]
+    photos, masks = ([handle_file(str(folder / f.name)) for f in frames]
+                     for folder in (REPO / "examples", REPO / "examples" / "truth"))
+    plain, flipped = (client.predict("camvid-fcn8s", photos, masks, None, None, tta, api_name="/evaluate")[0]
+                      for tta in ("none", "flip"))
+    assert "**camvid-fcn8s** on 2 images" in flipped and ", flip TTA)" in flipped and "TTA" not in plain
+    assert plain.split("\n\n", 1)[1] != flipped.split("\n\n", 1)[1]  # the scores themselves differ
+
+
+def test_evaluate_offers_every_test_time_augmentation():
+    from segdemo.ui.evaluate import TTA_CHOICES
+    assert list(TTA_CHOICES) == list(infer.TTA)
 
 
 def test_evaluate_refuses_masks_with_labels_the_model_does_not_have(client, tmp_path):

@@ -264,6 +264,15 @@ def test_an_example_shows_its_truth_error_map_scores_and_a_pixel_probe(page, app
     shoot(page, screenshots, "review-segment-phone", viewport=True)
 
 
+def test_ticking_flip_tta_segments_the_photo_again_with_its_mirror(page):
+    click_example(page, 2)
+    assert "flip TTA" not in page.locator("#seg-info").inner_text()
+    before = image_src(page, "#mask")
+    page.locator("#seg-flip input").check()
+    page.locator("#seg-info").get_by_text("flip TTA").wait_for()
+    wait_new_image(page, "#mask", before)
+
+
 def test_a_photo_unlike_camvid_gets_the_class_list_and_the_hint(page, tmp_path):
     astronaut = tmp_path / "astronaut.png"
     Image.fromarray(pictures.astronaut()).save(astronaut)

@@ -169,16 +169,17 @@ class Pickers:
 
 
 class Segmenters:
-    """Loaded Segmenters, one per model name, reloaded when the model file changes."""
+    """Loaded Segmenters, one per model name (and test-time augmentation), reloaded when the model file changes."""
 
     def __init__(self, capacity=MAX_LOADED_MODELS):
         self.capacity = capacity
-        self._items = OrderedDict()  # name -> ((mtime_ns, size), Segmenter)
+        self._items = OrderedDict()  # name -> ((mtime_ns, size), {tta: Segmenter})
         self._lock = threading.Lock()
         self._name_locks = {}
 
-    def get(self, name):
-        """The warmed Segmenter for a listed model (checked against the weights folder)."""
+    def get(self, name, tta="none"):
+        """The warmed Segmenter for a listed model (checked against the weights folder), with test-time
+        augmentation `tta` (infer.TTA); the variants share the loaded model."""
         checked_model(name)
         with user_errors():
             path, _ = store.model_paths(name)
@@ -191,14 +192,19 @@ class Segmenters:
                     hit = self._items.get(name)
                     if hit and hit[0] == stamp:
                         self._items.move_to_end(name)
-                        return hit[1]
-                segmenter = infer.Segmenter.fastest(name, probe=example_photo()).warmup()
-                with self._lock:
-                    self._items[name] = (stamp, segmenter)
-                    self._items.move_to_end(name)
-                    while len(self._items) > self.capacity:
-                        self._items.popitem(last=False)
-                return segmenter
+                if not hit or hit[0] != stamp:
+                    hit = (stamp, {"none": infer.Segmenter.fastest(name, probe=example_photo()).warmup()})
+                    with self._lock:
+                        self._items[name] = hit
+                        self._items.move_to_end(name)
+                        while len(self._items) > self.capacity:
+                            self._items.popitem(last=False)
+                variants = hit[1]
+                if tta not in variants:  # the same model, traced once more
+                    plain = variants["none"]
+                    variants[tta] = infer.Segmenter(plain.model, plain.manifest, tta=tta,
+                                                    precision=plain.precision).warmup()
+                return variants[tta]
 
 
 class Shared:

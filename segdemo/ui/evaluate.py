@@ -11,6 +11,8 @@ from .common import (CLASS_COLUMNS, PRIVATE, check_report, checked, checked_mode
 
 WORST_IMAGES = 3  # how many lowest-mIoU images to show
 WAITING = "Results appear here."
+TTA_CHOICES = {"none": "the photo as it is", "flip": "and its mirror (2x the time)",
+               "multiscale": "and at 0.75x and 1.25x (about 6x)"}  # infer.TTA, for a newcomer
 CELL_FONT = 11  # pt: the confusion matrix's numbers, readable at the plot's width on the page
 
 
@@ -47,6 +49,8 @@ class EvaluateTab:
                 self.model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True,
                                          elem_id="eval-model")
                 uploads = dataset_upload("eval")
+                tta = gr.Radio(list(TTA_CHOICES), value="none", label="Test-time augmentation", elem_id="eval-tta",
+                               info=" · ".join(f"{k}: {v}" for k, v in TTA_CHOICES.items()))
                 run = gr.Button("Evaluate", variant="primary", elem_id="eval-button")
             with gr.Column(scale=3, min_width=320):
                 summary = gr.Markdown(WAITING, elem_id="eval-summary")
@@ -61,8 +65,8 @@ class EvaluateTab:
         # The last results go first (they would stay under another model after a mistake), then the check;
         # the evaluation's progress (or a late error, e.g. a data set that does not fit) shows on the summary.
         cleared = run.click(self.clear, None, outputs, queue=False, show_progress="hidden", **PRIVATE)
-        checked(cleared.then, self.check, [self.model, *uploads]).success(
-            self.evaluate, [self.model, *uploads], outputs, api_name="evaluate", concurrency_id="evaluate",
+        checked(cleared.then, self.check, [self.model, *uploads, tta]).success(
+            self.evaluate, [self.model, *uploads, tta], outputs, api_name="evaluate", concurrency_id="evaluate",
             concurrency_limit=1, show_progress_on=summary)
 
     @staticmethod
@@ -71,15 +75,17 @@ class EvaluateTab:
         return WAITING, None, None, None
 
     @staticmethod
-    def check(model, image_files, mask_files, image_zip, mask_zip):
-        """Evaluate's check (common.checked): a listed model, the images and the masks given once each."""
+    def check(model, image_files, mask_files, image_zip, mask_zip, tta="none"):
+        """Evaluate's check (common.checked): a listed model, the images and the masks given once each (the
+        radio button refuses an unknown test-time augmentation)."""
         checked_model(model)
         one_source(image_files, image_zip, "images")
         one_source(mask_files, mask_zip, "masks")
 
-    def evaluate(self, model, image_files, mask_files, image_zip, mask_zip, progress=gr.Progress()):
-        """Score a model on a labelled data set (evaluation.evaluate): metrics, confusion matrix, worst images."""
-        segmenter = self.shared.segmenters.get(model)
+    def evaluate(self, model, image_files, mask_files, image_zip, mask_zip, tta="none", progress=gr.Progress()):
+        """Score a model on a labelled data set (evaluation.evaluate), with test-time augmentation `tta`:
+        metrics, confusion matrix, worst images."""
+        segmenter = self.shared.segmenters.get(model, tta)
         classes, ignore = list(segmenter.classes), segmenter.manifest.get("ignore_index")
         with dataset_folders(image_files, mask_files, image_zip, mask_zip) as (image_dir, mask_dir):
             report = check_report(image_dir, mask_dir, classes, ignore)
@@ -97,7 +103,8 @@ class EvaluateTab:
             gallery += [(hard.image, f"mIoU {hard.miou:.2f} · {hard.name}"),
                         (viz.colorize(hard.truth, segmenter.palette, ignore_index=ignore), "truth (black: void)"),
                         (viz.colorize(hard.pred, segmenter.palette), "prediction")]
-        summary = (f"**{model}** on {report.n_pairs} images ({scores['n_pixels']:,} labelled pixels)\n\n"
+        augmented = "" if tta == "none" else f", {tta} TTA"
+        summary = (f"**{model}** on {report.n_pairs} images ({scores['n_pixels']:,} labelled pixels{augmented})\n\n"
                    + summary_markdown(scores))
         if scores["undefined"]:
             summary += "\n\nAbsent from truth and prediction (left out of the means): " + ", ".join(scores["undefined"])

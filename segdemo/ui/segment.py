@@ -79,8 +79,10 @@ class SegmentTab:
                               elem_id="photo")
                 self.model = gr.Dropdown(choices, value=default, label="Model", allow_custom_value=True,
                                          elem_id="seg-model",
-                                         info="val mIoU: how well it did on validation images (1 = perfect)")
+                                         info="mIoU: how well it did on frames it never trained on (1 = perfect)")
                 knows = gr.Markdown(self.knows(default), elem_id="seg-knows")
+                flip = gr.Checkbox(False, label="Also look at the mirrored photo (flip TTA)", elem_id="seg-flip",
+                                   info="averages the two answers: often a little better, twice the time")
                 run = gr.Button("Segment", variant="primary", elem_id="segment-button")
                 info = gr.HTML(badges(shared.device if default else "no model loaded"), elem_id="seg-info")
                 examples = gr.Examples(EXAMPLES, inputs=image, examples_per_page=6, elem_id="seg-examples",
@@ -138,7 +140,7 @@ class SegmentTab:
                                    interactive=False, height=260, elem_id="sticker")
         result = gr.State(None)  # the last segmentation, for re-blending, probes and stickers without a model run
 
-        inputs = [image, self.model, opacity, heat_kind, truth_upload]
+        inputs = [image, self.model, opacity, heat_kind, truth_upload, flip]
         outputs = [mask, legend, overlay, maps, heat, heat_text, info, sticker_class, hint, truth, truth_legend,
                    error, error_legend, truth_score, result]
         self.n_outputs = len(outputs)
@@ -155,11 +157,12 @@ class SegmentTab:
         segmented.then(self.sticker_auto, **sticker_io, **PRIVATE)
         automatic = [checked(trigger, self.check_auto, inputs, **PHOTO_EVENT).success(
             self.segment_auto, inputs, outputs, **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT)
-            for trigger in (image.upload, self.model.input, truth_upload.upload)]
+            for trigger in (image.upload, self.model.input, truth_upload.upload, flip.input)]
         # An example is one of ours, with no check to wait for; it brings its own truth (a mask given for
         # another photo goes).
         automatic.append(examples.load_input_event.then(
-            self.segment_example, inputs[:-1], [*outputs, truth_upload], **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT))
+            self.segment_example, [image, self.model, opacity, heat_kind, flip], [*outputs, truth_upload],
+            **SEG_QUEUE, **PRIVATE, **PHOTO_EVENT))
         for auto in automatic:
             auto.then(self.sticker_auto, **sticker_io, **PRIVATE)
             auto.then(**fresh_probe)
@@ -192,27 +195,27 @@ class SegmentTab:
         labels = example_truth(filename, rgb, manifest, uploaded(image)[0])
         return rgb, filename, manifest, labels, "its CamVid truth"
 
-    def check(self, image, model, opacity, heat_kind, truth=None):
+    def check(self, image, model, opacity, heat_kind, truth=None, flip=False):
         """The Segment button's check (common.checked): read_inputs, nothing shown."""
         self.read_inputs(image, model, truth)
 
-    def check_auto(self, image, model, opacity, heat_kind, truth=None):
+    def check_auto(self, image, model, opacity, heat_kind, truth=None, flip=False):
         """check, for uploads and example clicks; a cleared image is no mistake."""
         if image is not None:
-            self.check(image, model, opacity, heat_kind, truth)
+            self.check(image, model, opacity, heat_kind, truth, flip)
 
-    def segment(self, image, model, opacity, heat_kind, truth=None):
+    def segment(self, image, model, opacity, heat_kind, truth=None, flip=False):
         """Segment one photo: mask, legend, overlay, binary maps, confidence map and its caption, badges, the
         sticker class picker, the low-confidence hint; with a truth (an example's, or a mask given with the
         photo) the truth, its legend, the error map, its legend and this frame's scores; and the result kept
-        for re-blending, probes and stickers.
+        for re-blending, probes and stickers. With `flip`, the model also sees the mirrored photo (flip TTA).
 
         A generator: the mask, its legend and the overlay go to the page first (the binary maps, the heatmap
         and the truth follow in a second update), so that a click shows its answer without waiting for the
         pictures further down; an API client gets the second, complete, update."""
         rgb, filename, manifest, truth, source = self.read_inputs(image, model, truth)
         rgb, note = shrink(rgb)
-        segmenter = self.shared.segmenters.get(model)
+        segmenter = self.shared.segmenters.get(model, "flip" if flip else "none")
         with user_errors():
             result = segmenter.segment(rgb)
         truth = None if truth is None else resize_labels(truth, rgb.shape[:2])
@@ -224,6 +227,7 @@ class SegmentTab:
                  "stem": safe_filename(Path(filename).stem)}
         h, w = rgb.shape[:2]
         info = badges(self.shared.device, "mixed bfloat16" if segmenter.precision == "bfloat16" else "",
+                      "flip TTA" if flip else "",
                       f"{1000 * result.seconds:.0f} ms last run", f"{w}x{h} px{note}")
         hint = unlike_text(float(state["confidence"].mean()), segmenter.confidence_reference, segmenter.name)
         # The pictures sent twice go as files: gradio would rewrite a picture given as an image in its cache
@@ -262,16 +266,16 @@ class SegmentTab:
         index = cutout.sticker_class(result.labels, result.classes)
         return None if index is None else result.classes[index]
 
-    def segment_auto(self, image, model, opacity, heat_kind, truth=None):
-        """segment, for uploads and example clicks; a cleared image changes nothing."""
+    def segment_auto(self, image, model, opacity, heat_kind, truth=None, flip=False):
+        """segment, for uploads, example clicks and the flip box; a cleared image changes nothing."""
         if image is None:
             yield (gr.skip(),) * self.n_outputs
             return
-        yield from self.segment(image, model, opacity, heat_kind, truth)
+        yield from self.segment(image, model, opacity, heat_kind, truth, flip)
 
-    def segment_example(self, image, model, opacity, heat_kind):
+    def segment_example(self, image, model, opacity, heat_kind, flip):
         """segment, for an example click: its truth is its own, and the truth mask input is cleared."""
-        for update in self.segment_auto(image, model, opacity, heat_kind):
+        for update in self.segment_auto(image, model, opacity, heat_kind, None, flip):
             yield *update, None
 
     def blend(self, state, opacity):
