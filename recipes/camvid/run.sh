@@ -5,6 +5,8 @@
 # xseq-* trains a model with drive 0006R0 held out and scores it there; final-* trains it on all 468
 # frames and reports its xseq twin's score as its cross-sequence figure, so both share WEIGHTS_DIR.
 # FCN-32s -> FCN-16s -> FCN-8s are staged as in the paper; SegNet starts from FCN-32s's encoder.
+# lever-* (not in the default list) measure one recipe lever each: FCN-32s, drive 0006R0 held out,
+# 40 epochs, against lever-base (README, Models).
 # The FCNs come first: the default model ships before SegNet's longer runs.
 # A run longer than one sitting carries its resume state in git, in recipes/camvid/checkpoint/:
 #   recipes/camvid/run.sh --save WEIGHTS_DIR     copies the running stage's state there to commit;
