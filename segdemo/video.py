@@ -156,7 +156,7 @@ def probe(path, limits=LIMITS, name=None):
 
     Raises:
         InputError: missing or empty file, not a video, truncated or corrupt, a codec OpenCV cannot
-            decode (e.g. AV1 without a hardware decoder), a frame rate outside (0, MAX_FPS], or a
+            decode (e.g. AV1 in OpenCV 4's wheels), a frame rate outside (0, MAX_FPS], or a
             clip over the limits by its declared frame count, duration or frame size.
     """
     path, name = files.check_file(path, name)

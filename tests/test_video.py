@@ -176,15 +176,32 @@ def write_bad(kind, tmp_path):
         data = write_clip(tmp_path / "whole.mp4", n=30, faststart=True, noise=40).read_bytes()  # frames of a size
         path.write_bytes(data[:len(data) // 2])
         return path, r"truncated or corrupt video: only \d+ of 30 frames could be decoded"
-    if kind == "av1":
-        if "libsvtav1" not in av.codecs_available:
-            pytest.skip("this PyAV has no AV1 encoder to make the clip")
-        write_clip(path, n=3, codec="libsvtav1")
-        return path, "cannot decode its video \\(codec AV01\\): a codec OpenCV cannot read"
+    if kind == "no-frame":  # a sound index, but not one frame decodes (as a codec OpenCV lacks would do)
+        data = bytearray(write_clip(tmp_path / "whole.mp4", n=6, faststart=True, noise=40).read_bytes())
+        start = data.index(b"mdat") + 4
+        data[start:] = bytes(len(data) - start)
+        path.write_bytes(data)
+        return path, r"cannot decode its video \(codec \w+\): a codec OpenCV cannot read, or a corrupt file"
     raise ValueError(kind)
 
 
-@pytest.mark.parametrize("kind", ["text", "image", "empty", "cut-index", "cut-frames", "av1"])
+def test_an_av1_clip_is_segmented_where_opencv_decodes_av1_and_named_where_not(by_colour, tmp_path):
+    if "libsvtav1" not in av.codecs_available:
+        pytest.skip("this PyAV has no AV1 encoder to make the clip")
+    clip = write_clip(tmp_path / "av1.mp4", n=3, codec="libsvtav1")
+    capture = cv2.VideoCapture(str(clip))
+    decodes = capture.read()[0]  # OpenCV 5's wheels decode AV1, 4's do not
+    capture.release()
+    if decodes:
+        for _ in video.segment_video(clip, by_colour, tmp_path / "o"):
+            pass
+        assert video.probe(tmp_path / "o" / "av1_overlay.mp4").frames == 3
+    else:
+        with pytest.raises(files.InputError, match=r"^av1\.mp4: cannot decode its video \(codec AV01\)"):
+            video.probe(clip)
+
+
+@pytest.mark.parametrize("kind", ["text", "image", "empty", "cut-index", "cut-frames", "no-frame"])
 def test_bad_clips_get_a_message_naming_the_file_and_nothing_is_written(kind, by_colour, tmp_path):
     path, message = write_bad(kind, tmp_path)
     with pytest.raises(files.InputError, match=rf"^{kind}\.mp4: {message}") as err:
