@@ -9,17 +9,27 @@
 # 40 epochs, against lever-base (README, Models).
 # The FCNs come first: the default model ships before SegNet's longer runs.
 # A run longer than one sitting carries its resume state in git, in recipes/camvid/checkpoint/:
-#   recipes/camvid/run.sh --save WEIGHTS_DIR     copies the running stage's state there to commit;
-# a stage without a state of its own in WEIGHTS_DIR starts from the one found there.
+#   recipes/camvid/run.sh --save WEIGHTS_DIR     copies the running stage's state there to commit
+# (replacing the state carried before); a stage without a state of its own in WEIGHTS_DIR starts from
+# the one found there. A finished stage that later stages start from is carried there as NAME.keras
+# and NAME.json, and the holdout runs' manifests in recipes/camvid/xseq-results/: both are copied
+# into WEIGHTS_DIR when it lacks them.
 set -euo pipefail
 carry=recipes/camvid/checkpoint
 if [ "${1:-}" = --save ]; then
   dir=${2:?weights folder}
-  rm -rf "$carry"; mkdir -p "$carry"
+  mkdir -p "$carry"; rm -f "$carry"/*.resume.*
   cp "$dir"/.checkpoints/*.resume.json "$dir"/.checkpoints/*.resume.npz "$carry"/
   ls -l "$carry"; exit
 fi
 dir=${1:?weights folder}; shift
+mkdir -p "$dir"
+for model in "$carry"/*.keras; do
+  [ -f "$model" ] && [ ! -f "$dir/$(basename "$model")" ] && cp "$model" "${model%.keras}.json" "$dir"/
+done
+for manifest in recipes/camvid/xseq-results/*.json; do
+  [ -f "$dir/$(basename "$manifest")" ] || cp "$manifest" "$dir"/
+done
 stages=("$@"); [ ${#stages[@]} -gt 0 ] || stages=(xseq-fcn32s xseq-fcn16s xseq-fcn8s final-fcn32s final-fcn16s
                                                    final-fcn8s xseq-segnet final-segnet)
 for stage in "${stages[@]}"; do
