@@ -192,7 +192,9 @@ class Segmenters:
                     hit = self._items.get(name)
                     if hit and hit[0] == stamp:
                         self._items.move_to_end(name)
-                if not hit or hit[0] != stamp:
+                    else:
+                        hit = None  # not loaded, or the file changed since
+                if hit is None:
                     hit = (stamp, {"none": infer.Segmenter.fastest(name, probe=example_photo()).warmup()})
                     with self._lock:
                         self._items[name] = hit
