@@ -16,6 +16,7 @@ import numpy as np
 
 from . import data, store
 from .infer import Segmenter
+from .precision import ONEDNN
 
 REPO = Path(__file__).resolve().parent.parent  # app.py and the examples
 FRAME = (360, 480)  # a CamVid frame, H x W
@@ -111,6 +112,34 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
             "batch": f"{batch_size}x{crop[0]}x{crop[1]}, scale {scale[0]}-{scale[1]}", "rounds": rates}
 
 
+def kernel_figures(steps=10, repeats=10):
+    """FCN-8s (width 0.25, float32, untrained) with the CPU kernels this process's TensorFlow uses:
+    training images/s on one batch of 8x256x320 held in memory, and its inference on one frame in ms."""
+    import keras
+    import tensorflow as tf
+
+    from .models import build_fcn
+    from .train import make_loss
+
+    rng = np.random.default_rng(0)
+    x = rng.integers(0, 256, (8, 256, 320, 3)).astype(np.float32)
+    y = rng.integers(0, 11, (8, 256, 320)).astype(np.int32)
+    model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss("ce", 11, 11))
+    step_ms = median_ms(lambda: model.train_on_batch(x, y), steps)
+    image = tf.constant(frame()[None], tf.float32)
+    predict = tf.function(lambda batch: model(batch, training=False))
+    return {"train_images_per_s": 1000 * len(x) / step_ms,
+            "bare_ms": median_ms(lambda: predict(image).numpy(), repeats)}
+
+
+def onednn_comparison():
+    """kernel_figures in a fresh interpreter with TensorFlow's oneDNN kernels off, and one with them on."""
+    code = "import json; from segdemo import bench; print(json.dumps(bench.kernel_figures()))"
+    return {state: json.loads(fresh_process(code, **{ONEDNN: value}))
+            for state, value in (("off", "0"), ("on", "1"))}
+
+
 @contextlib.contextmanager
 def served_app(weights_dir=None):
     """`python app.py` started fresh in its own process on a free port (its models warm); yields its URL."""
@@ -178,9 +207,10 @@ def pairing_seconds(n=5000):
         return median_ms(lambda: pair_folders(Path(tmp, "images"), Path(tmp, "masks")), 5) / 1000
 
 
-def fresh_process(code):
-    """Run Python code in a new interpreter (from the project folder); its stdout's last line."""
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_FFMPEG_LOGLEVEL": "-8"}
+def fresh_process(code, **env):
+    """Run Python code in a new interpreter (from the project folder), with these environment variables
+    set; its stdout's last line."""
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "OPENCV_FFMPEG_LOGLEVEL": "-8", **env}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))), check=True)
     return out.stdout.strip().splitlines()[-1]
@@ -282,7 +312,8 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=T
     models = models or [m["name"] for m in store.list_models(weights_dir)]
     image = frame()
     print(f"segdemo bench, {time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} cores, "
-          f"{device()}; frame {image.shape[1]}x{image.shape[0]}, {repeats} repeats, medians")
+          f"{device()}, {ONEDNN}={os.environ.get(ONEDNN, '(unset)')}; frame {image.shape[1]}x{image.shape[0]}, "
+          f"{repeats} repeats, medians")
     results = {"inference": [], "device": device()}
     print(f"{'model':<18} {'float32':>9} {'bfloat16':>9} {'speedup':>8} {'same label':>10} "
           f"{'segment()':>10} {'+ flip TTA':>10} {'multiscale':>10}")
@@ -301,6 +332,12 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=T
         f32, bf16 = results["training"]
         speedup = bf16["memory_images_per_s"] / f32["memory_images_per_s"]
         print(f"training bfloat16 / float32 (in memory): {speedup:.2f}x")
+        results["onednn"] = onednn_comparison()
+        off, on = results["onednn"]["off"], results["onednn"]["on"]
+        print(f"oneDNN kernels off / on ({ONEDNN}=0 / 1), FCN-8s float32, fresh processes: training "
+              f"{off['train_images_per_s']:.1f} / {on['train_images_per_s']:.1f} images/s "
+              f"({on['train_images_per_s'] / off['train_images_per_s']:.2f}x), inference "
+              f"{off['bare_ms']:.0f} / {on['bare_ms']:.0f} ms ({off['bare_ms'] / on['bare_ms']:.2f}x)")
     if click and models:
         name = store.DEFAULT_MODEL if store.DEFAULT_MODEL in models else models[0]
         model_ms = next(r["bare_ms"] for r in results["inference"] if r["model"] == name)

@@ -229,6 +229,7 @@ def train(config, name, weights_dir=None, on_progress=None, stop_event=None, com
     machine = (f"{platform.machine()}, {os.cpu_count()} cores, "
                f"{'GPU' if tf.config.list_logical_devices('GPU') else 'CPU'}")
     monitor.sittings.append({"from_epoch": monitor.first_epoch, "precision": compute, "machine": machine,
+                             "onednn": os.environ.get(precision.ONEDNN),  # None: TensorFlow's own choice
                              "date": datetime.datetime.now().isoformat(timespec="seconds")})
     augment = data.Augment(crop=tuple(config.crop), scale=tuple(config.scale), jitter=config.jitter,
                            hue=config.hue, gamma=config.gamma)

@@ -1,3 +1,7 @@
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -164,3 +168,15 @@ def test_bfloat16_labels_agree_with_float32(tiny_weights):
     bf16 = Segmenter.load("tiny", tiny_weights, precision="bfloat16").segment(image)
     assert bf16.probs.dtype == np.float32
     assert np.mean(f32.labels == bf16.labels) > 0.95
+
+
+def test_segmenting_leaves_tensorflow_its_own_choice_of_cpu_kernels(tiny_weights):
+    # oneDNN's kernels segment slower where TensorFlow leaves them off (precision.use_onednn): only
+    # `segdemo train` asks for them. A fresh interpreter, as TensorFlow reads the choice once.
+    env = {k: v for k, v in os.environ.items() if k != "TF_ENABLE_ONEDNN_OPTS"}
+    code = ("import os, numpy, segdemo\n"
+            f"seg = segdemo.Segmenter.load('tiny', {str(tiny_weights)!r})\n"
+            "seg.segment(numpy.zeros((64, 64, 3), numpy.uint8))\n"
+            "print(os.environ.get('TF_ENABLE_ONEDNN_OPTS'))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert out.stdout.strip().splitlines()[-1] == "None"

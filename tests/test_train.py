@@ -186,6 +186,7 @@ def test_bfloat16_training_is_recorded_and_saves_a_float32_model(synthetic_folde
 def run_cli_training(args, tmp_path):
     """`python -m segdemo train ARGS` in the background, stdout piped; killed after 240 s."""
     env = {**__import__("os").environ, "TF_CPP_MIN_LOG_LEVEL": "3", "PYTHONUNBUFFERED": "1"}
+    env.pop("TF_ENABLE_ONEDNN_OPTS", None)  # the command's own choice
     proc = subprocess.Popen([sys.executable, "-m", "segdemo", "train", *map(str, args)], env=env, text=True,
                             stdout=subprocess.PIPE, stderr=open(tmp_path / "stderr.txt", "a"))
     timer = threading.Timer(240, proc.kill)
@@ -217,6 +218,7 @@ def test_a_killed_run_resumes_with_its_optimizer_state_and_schedule(synthetic_fo
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4] and not resumed["stopped_early"]
     assert [s["from_epoch"] for s in resumed["sittings"]] == [1, 3]  # each sitting: where and in which precision
     assert all(s["precision"] == resumed["precision"] for s in resumed["sittings"])
+    assert all(s["onednn"] == "1" for s in resumed["sittings"])  # the command asks for TensorFlow's oneDNN kernels
     # The same run without the kill: the learning rates of every epoch agree (the schedule went on).
     config = TrainConfig.from_dict(store.read_manifest("m", tmp_path / "w")["recipe"])
     _, whole = train(config, "whole", tmp_path / "w")

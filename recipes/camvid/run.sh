@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The CamVid schedule, stage by stage, resumable: a stage whose model exists is skipped, one with a
-# resume state continues where it stopped (python -m segdemo train --resume), the others start.
+# resume state continues where it stopped (python -m segdemo train --resume; a run stopped with Ctrl-C
+# saves its model so far beside its state), the others start.
 #   recipes/camvid/run.sh WEIGHTS_DIR [STAGE ...]     (run from the repository root; nice it)
 # xseq-* trains a model with drive 0006R0 held out and scores it there; final-* trains it on all 468
 # frames and reports its xseq twin's score as its cross-sequence figure, so both share WEIGHTS_DIR.
@@ -34,7 +35,7 @@ stages=("$@"); [ ${#stages[@]} -gt 0 ] || stages=(xseq-fcn32s xseq-fcn16s xseq-f
                                                    final-fcn8s xseq-segnet final-segnet)
 for stage in "${stages[@]}"; do
   name=camvid-$stage
-  [ -f "$dir/$name.keras" ] && { echo "$name: done"; continue; }
+  [ -f "$dir/$name.keras" ] && [ ! -f "$dir/.checkpoints/$name.resume.json" ] && { echo "$name: done"; continue; }
   if [ ! -f "$dir/.checkpoints/$name.resume.json" ] && [ -f "$carry/$name.resume.json" ]; then
     mkdir -p "$dir/.checkpoints"; cp "$carry/$name".resume.* "$dir/.checkpoints/"
   fi
