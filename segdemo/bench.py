@@ -108,7 +108,8 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
         rates["pipeline"].append(rate(pipeline))
         rates["memory"].append(rate(memory))
     p, m = float(np.median(rates["pipeline"])), float(np.median(rates["memory"]))
-    return {"precision": precision, "pipeline_images_per_s": p, "memory_images_per_s": m, "ratio": p / m,
+    return {"precision": precision, "onednn": os.environ.get(ONEDNN), "pipeline_images_per_s": p,
+            "memory_images_per_s": m, "ratio": p / m,
             "batch": f"{batch_size}x{crop[0]}x{crop[1]}, scale {scale[0]}-{scale[1]}", "rounds": rates}
 
 
@@ -133,11 +134,12 @@ def kernel_figures(steps=10, repeats=10):
             "bare_ms": median_ms(lambda: predict(image).numpy(), repeats)}
 
 
-def onednn_comparison():
-    """kernel_figures in a fresh interpreter with TensorFlow's oneDNN kernels off, and one with them on."""
-    code = "import json; from segdemo import bench; print(json.dumps(bench.kernel_figures()))"
-    return {state: json.loads(fresh_process(code, **{ONEDNN: value}))
-            for state, value in (("off", "0"), ("on", "1"))}
+def as_training_runs(call, onednn=None):
+    """Evaluate `call`, an expression over `bench`, in a fresh interpreter with the CPU kernels `segdemo
+    train` asks for (precision.use_onednn), or with oneDNN's "0" (off) or "1" (on); its value, via JSON."""
+    code = ("import json; from segdemo import precision; precision.use_onednn(); from segdemo import bench; "
+            f"print(json.dumps({call}))")
+    return json.loads(fresh_process(code, **({ONEDNN: onednn} if onednn else {})))
 
 
 @contextlib.contextmanager
@@ -324,20 +326,22 @@ def run(models=None, repeats=20, big=True, train=True, weights_dir=None, video=T
               f"{r['bf16_agreement']:>10.1%} {r['segment_ms']:>7.1f} ms {r['segment_flip_ms']:>7.1f} ms "
               f"{r['segment_multiscale_ms']:>7.1f} ms")
     if train:
-        results["training"] = [training_throughput(p) for p in ("float32", "bfloat16")]
+        results["training"] = [as_training_runs(f"bench.training_throughput({p!r})") for p in ("float32", "bfloat16")]
         for t in results["training"]:
-            print(f"training FCN-8s w0.25 in {t['precision']}, batch {t['batch']}: tf.data pipeline "
+            print(f"training FCN-8s w0.25 in {t['precision']}, batch {t['batch']}, as `train` runs "
+                  f"({ONEDNN}={t['onednn']}): tf.data pipeline "
                   f"{t['pipeline_images_per_s']:.1f} images/s, in memory {t['memory_images_per_s']:.1f} images/s, "
                   f"ratio {t['ratio']:.2f}")
         f32, bf16 = results["training"]
         speedup = bf16["memory_images_per_s"] / f32["memory_images_per_s"]
         print(f"training bfloat16 / float32 (in memory): {speedup:.2f}x")
-        results["onednn"] = onednn_comparison()
+        results["onednn"] = {state: as_training_runs("bench.kernel_figures()", value)
+                             for state, value in (("off", "0"), ("on", "1"))}
         off, on = results["onednn"]["off"], results["onednn"]["on"]
         print(f"oneDNN kernels off / on ({ONEDNN}=0 / 1), FCN-8s float32, fresh processes: training "
               f"{off['train_images_per_s']:.1f} / {on['train_images_per_s']:.1f} images/s "
-              f"({on['train_images_per_s'] / off['train_images_per_s']:.2f}x), inference "
-              f"{off['bare_ms']:.0f} / {on['bare_ms']:.0f} ms ({off['bare_ms'] / on['bare_ms']:.2f}x)")
+              f"({on['train_images_per_s'] / off['train_images_per_s']:.2f}x the rate), inference "
+              f"{off['bare_ms']:.0f} / {on['bare_ms']:.0f} ms ({on['bare_ms'] / off['bare_ms']:.2f}x the time)")
     if click and models:
         name = store.DEFAULT_MODEL if store.DEFAULT_MODEL in models else models[0]
         model_ms = next(r["bare_ms"] for r in results["inference"] if r["model"] == name)
