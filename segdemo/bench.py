@@ -70,18 +70,28 @@ def inference(name, image, repeats, weights_dir=None):
             "segment_multiscale_ms": with_scales}
 
 
+def training_model():
+    """The model the training figures fit, compiled: FCN-8s at width 0.25 (fc 2048, batch norm) for 11
+    classes, AdamW, cross-entropy with void 11; in the dtype policy in force."""
+    import keras
+
+    from .models import build_fcn
+    from .train import make_loss
+
+    model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
+    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss("ce", 11, 11))
+    return model
+
+
 def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 320), scale=(0.5, 2.0), rounds=5):
     """Images per second of fitting one FCN-8s (width 0.25), tf.data pipeline vs the same batches in memory.
 
     The pipeline augments with a wide scale range; both feeds go to the same compiled model,
     alternately, `rounds` times each, and their medians are compared.
     """
-    import keras
     import tensorflow as tf
 
     from . import precision as numerics
-    from .models import build_fcn
-    from .train import make_loss
 
     rng = np.random.default_rng(0)
     images = [rng.integers(0, 256, (*FRAME, 3), dtype=np.uint8) for _ in range(32)]
@@ -94,8 +104,7 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
     memory = memory.batch(batch_size, drop_remainder=True).repeat().prefetch(2)  # static shapes, as the pipeline
 
     with numerics.dtype_policy(precision):
-        model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss("ce", 11, 11))
+        model = training_model()
 
     def rate(source):
         start = time.perf_counter()
@@ -116,17 +125,12 @@ def training_throughput(precision="float32", steps=20, batch_size=8, crop=(256, 
 def kernel_figures(steps=10, repeats=10):
     """FCN-8s (width 0.25, float32, untrained) with the CPU kernels this process's TensorFlow uses:
     training images/s on one batch of 8x256x320 held in memory, and its inference on one frame in ms."""
-    import keras
     import tensorflow as tf
-
-    from .models import build_fcn
-    from .train import make_loss
 
     rng = np.random.default_rng(0)
     x = rng.integers(0, 256, (8, 256, 320, 3)).astype(np.float32)
     y = rng.integers(0, 11, (8, 256, 320)).astype(np.int32)
-    model = build_fcn("fcn8s", num_classes=11, width=0.25, fc_channels=2048, batchnorm=True)
-    model.compile(optimizer=keras.optimizers.AdamW(1e-3), loss=make_loss("ce", 11, 11))
+    model = training_model()
     step_ms = median_ms(lambda: model.train_on_batch(x, y), steps)
     image = tf.constant(frame()[None], tf.float32)
     predict = tf.function(lambda batch: model(batch, training=False))
