@@ -34,12 +34,12 @@ done
 stages=("$@"); [ ${#stages[@]} -gt 0 ] || stages=(xseq-fcn32s xseq-fcn16s xseq-fcn8s final-fcn32s final-fcn16s
                                                    final-fcn8s xseq-segnet final-segnet)
 for stage in "${stages[@]}"; do
-  name=camvid-$stage
-  [ -f "$dir/$name.keras" ] && [ ! -f "$dir/.checkpoints/$name.resume.json" ] && { echo "$name: done"; continue; }
-  if [ ! -f "$dir/.checkpoints/$name.resume.json" ] && [ -f "$carry/$name.resume.json" ]; then
+  name=camvid-$stage state=$dir/.checkpoints/camvid-$stage.resume.json
+  [ -f "$dir/$name.keras" ] && [ ! -f "$state" ] && { echo "$name: done"; continue; }
+  if [ ! -f "$state" ] && [ -f "$carry/$name.resume.json" ]; then
     mkdir -p "$dir/.checkpoints"; cp "$carry/$name".resume.* "$dir/.checkpoints/"
   fi
-  resume=(); [ -f "$dir/.checkpoints/$name.resume.json" ] && resume=(--resume)
+  resume=(); [ -f "$state" ] && resume=(--resume)
   echo "$name: ${resume[*]:-start}"
   python -m segdemo train --recipe "recipes/camvid/$name.json" --weights-dir "$dir" --name "$name" \
     "${resume[@]}" >> "$dir/$name.log" 2>&1
