@@ -44,7 +44,8 @@ def cmd_train(args):
 
     use_onednn()  # before tensorflow is imported: the CLI trains, and training is faster with them
     from .metrics import format_score
-    from .train import TrainConfig, train
+    from .recipe import TrainConfig
+    from .train import train
 
     values = {}
     if args.recipe:
@@ -83,7 +84,7 @@ def cmd_train(args):
 
 def add_train(sub):
     from .choices import ARCHITECTURES, CLASS_WEIGHTS, KEEP, LOSSES, PRECISIONS, STRATEGIES
-    from .train import TrainConfig
+    from .recipe import TrainConfig
 
     defaults = TrainConfig()
 

@@ -20,6 +20,16 @@ def use_onednn():
     os.environ.setdefault(ONEDNN, "1")
 
 
+def onednn_on():
+    """Whether this process's TensorFlow runs its oneDNN kernels (decided at its import); None when its
+    build does not say."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port  # TensorFlow's own answer; no public one
+    except ImportError:
+        return None
+    return bool(_pywrap_util_port.IsMklEnabled())
+
+
 def cpu_has_bf16(cpuinfo="/proc/cpuinfo"):
     """True when the CPU lists avx512_bf16 or amx_bf16 (Linux; False where /proc/cpuinfo is absent)."""
     try:

@@ -116,3 +116,12 @@ def test_models_prints_nothing_but_its_table():
     assert lines[0].split() == ["name", "arch", "classes", "params", "mIoU", "pixel", "acc", "split"]
     assert all(line.split()[-1] in ("val", "cross-sequence") for line in lines[1:])  # each figure's split
     assert [line.split()[0] for line in lines[1:]] == sorted(p.stem for p in (ROOT / "weights").glob("*.keras"))
+
+
+def test_reading_the_command_line_leaves_tensorflow_unimported():
+    # `train` chooses TensorFlow's CPU kernels (precision.use_onednn) after the arguments are read, and
+    # TensorFlow reads that choice once, at import: building the parser must not import it.
+    code = ("import sys\nfrom segdemo import cli\ntry:\n    cli.main(['train', '--help'])\n"
+            "except SystemExit:\n    pass\nprint(sorted({'tensorflow', 'keras'} & set(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert out.stdout.splitlines()[-1] == "[]", out.stderr[-2000:]

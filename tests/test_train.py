@@ -218,7 +218,7 @@ def test_a_killed_run_resumes_with_its_optimizer_state_and_schedule(synthetic_fo
     assert [h["epoch"] for h in resumed["history"]] == [1, 2, 3, 4] and not resumed["stopped_early"]
     assert [s["from_epoch"] for s in resumed["sittings"]] == [1, 3]  # each sitting: where and in which precision
     assert all(s["precision"] == resumed["precision"] for s in resumed["sittings"])
-    assert all(s["onednn"] == "1" for s in resumed["sittings"])  # the command asks for TensorFlow's oneDNN kernels
+    assert all(s["onednn"] is True for s in resumed["sittings"])  # TensorFlow ran the oneDNN kernels the command asks for
     # The same run without the kill: the learning rates of every epoch agree (the schedule went on).
     config = TrainConfig.from_dict(store.read_manifest("m", tmp_path / "w")["recipe"])
     _, whole = train(config, "whole", tmp_path / "w")
